@@ -1,0 +1,1 @@
+"""Synthetic datasets in real formats."""

@@ -1,0 +1,1 @@
+"""Operators in plain PyTorch (no OpenMMLab import): one family per file."""

@@ -1,0 +1,135 @@
+#!/usr/bin/env bash
+# One-command setup of mmattn: a virtual environment in the repo (.venv) with PyTorch,
+# mmengine 0.10.7, mmcv 2.1.0 built with its C++ ops, mmdet 3.3, mmsegmentation 1.2,
+# pycocotools, the test tools and mmattn itself (editable).
+#
+# Idempotent: every step checks whether its result is already there and skips it if so.
+# Environment knobs:
+#   MMATTN_VENV     where the environment lives (default: <repo>/.venv)
+#   MMATTN_PYTHON   interpreter used to create it (default: python3.11, else python3)
+#   MMATTN_TORCH    pip requirement for PyTorch when none is installed yet. Default: the
+#                   version the base interpreter already has (a GPU user's CUDA build stands),
+#                   else torch==2.13.0. Nothing here forces the CPU build.
+#   MMATTN_JOBS     parallel compile jobs for mmcv's ops (default: number of cores)
+set -euo pipefail
+
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+venv="${MMATTN_VENV:-$repo/.venv}"
+py="$venv/bin/python"
+t_start=$SECONDS
+
+say() { printf '[install] %s\n' "$*"; }
+die() { printf '[install] ERROR: %s\n' "$*" >&2; exit 1; }
+step() {  # step NAME CMD...: run a step and print its elapsed time
+  local name="$1"; shift
+  local t0=$SECONDS
+  say "-> $name"
+  "$@" || die "step '$name' failed (see the output above)."
+  say "   $name: $((SECONDS - t0)) s"
+}
+pip_install() {  # pip install, without the "Location ... is ignored" noise of local indexes
+  "$py" -m pip install --disable-pip-version-check "$@" 2>&1 | { grep -v 'is ignored: it is neither a file nor a directory' || true; }
+}
+have() { "$py" - "$@" >/dev/null 2>&1; }  # have 'python source' : true when it runs cleanly
+
+make_venv() {
+  if [ -x "$py" ]; then say "   $venv exists, reusing it"; return; fi
+  local base="${MMATTN_PYTHON:-}"
+  if [ -z "$base" ]; then
+    if command -v python3.11 >/dev/null 2>&1; then base=python3.11; else base=python3; fi
+  fi
+  "$base" -m venv "$venv"
+}
+
+install_build_tools() {
+  pip_install -q -r "$repo/requirements/build.txt"
+}
+
+install_torch() {
+  if have <<< 'import torch'; then
+    say "   keeping the installed $("$py" -c 'import torch; print("torch", torch.__version__)')"
+    return
+  fi
+  local spec="${MMATTN_TORCH:-}"
+  if [ -z "$spec" ]; then
+    local base_version
+    base_version=$("${MMATTN_PYTHON:-python3}" -c 'import torch; print(torch.__version__.split("+")[0])' 2>/dev/null || true)
+    spec="torch==${base_version:-2.13.0}"
+  fi
+  say "   installing $spec"
+  pip_install -q "$spec"
+}
+
+mmcv_ok() { have <<< '
+import mmcv, mmcv.ops
+from mmcv.ops import nms, roi_align  # noqa: F401 (needs the compiled _ext module)
+assert mmcv.__version__ == "2.1.0", mmcv.__version__
+'; }
+
+install_mmcv() {
+  # mmcv's own requirements first, pinned (mmengine 0.10.7), so that the build step only builds.
+  pip_install -q mmengine==0.10.7 opencv-python-headless addict yapf
+  if mmcv_ok; then say "   mmcv 2.1.0 with C++ ops already installed"; return; fi
+  # mmcv 2.1.0 is an sdist: its ops compile against the installed torch, so no build
+  # isolation. The default flags are Python's own CFLAGS (-O3 -g ...); debug info roughly
+  # doubles the compile time of each of its 77 files. distutils *replaces* those flags with
+  # $CFLAGS/$CXXFLAGS when set, so we pass Python's flags with -g turned into -g0 (keeping
+  # -O3 -DNDEBUG), rather than "-g0" alone, which would silently build at -O0.
+  # pip caches the built wheel, so a re-install on the same machine skips the compile.
+  local log="$venv/mmcv-build.log" flags
+  flags=$("$py" -c 'import sysconfig; print(sysconfig.get_config_var("CFLAGS") or "-O3")' \
+    | sed -E 's/(^| )-g[0-9]?( |$)/ /g')
+  flags="$flags -g0"
+  say "   building mmcv 2.1.0 with its C++ ops, flags: $flags"
+  say "   (first time: ~15-20 min on 2 cores; log: $log)"
+  CFLAGS="$flags" CXXFLAGS="$flags" MMCV_WITH_OPS=1 \
+    MAX_JOBS="${MMATTN_JOBS:-$(nproc)}" \
+    "$py" -m pip install --disable-pip-version-check -v --no-build-isolation mmcv==2.1.0 \
+    > "$log" 2>&1 || { tail -n 40 "$log" >&2; die "mmcv build failed; full log in $log"; }
+  if ! mmcv_ok; then
+    "$py" -c 'import mmcv.ops' 2>&1 | tail -n 5 >&2 || true
+    die "mmcv is installed but its C++ ops do not load (built without ops, or against another
+torch). Rebuild it with:
+  $py -m pip uninstall -y mmcv && $py -m pip cache remove mmcv && bash tools/install.sh"
+  fi
+}
+
+install_openmmlab() {
+  pip_install -q -r "$repo/requirements/runtime.txt"
+}
+
+install_test_tools() {
+  pip_install -q -r "$repo/requirements/optional.txt"
+  # timm is a test oracle only. Its declared torchvision dependency would pull the registry's
+  # CUDA build (which does not import on CPU torch), so timm goes in without dependencies and
+  # its remaining ones are listed explicitly.
+  pip_install -q pytest pyyaml huggingface_hub safetensors
+  pip_install -q --no-deps timm
+}
+
+install_mmattn() {
+  pip_install -q --no-deps --no-build-isolation -e "$repo"
+}
+
+check_imports() {
+  "$py" - <<'EOF'
+import time
+t = time.time()
+import torch, mmengine, mmcv, mmdet, mmseg, mmattn  # noqa: E401
+from mmcv.ops import nms  # noqa: F401
+print(f'[install]    torch {torch.__version__}, mmengine {mmengine.__version__}, '
+      f'mmcv {mmcv.__version__} (ops ok), mmdet {mmdet.__version__}, '
+      f'mmseg {mmseg.__version__}, mmattn {mmattn.__version__}')
+EOF
+}
+
+say "repo: $repo"
+step "virtual environment ($venv)" make_venv
+step "build tools (setuptools<82, wheel, ninja)" install_build_tools
+step "PyTorch" install_torch
+step "mmcv 2.1.0 with C++ ops" install_mmcv
+step "mmengine, mmdet, mmsegmentation, pycocotools" install_openmmlab
+step "test and benchmark tools" install_test_tools
+step "mmattn (editable)" install_mmattn
+step "import check" check_imports
+say "done in $((SECONDS - t_start)) s. Run the tests with the command in README.md."
