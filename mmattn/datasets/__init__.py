@@ -1,1 +1,8 @@
-"""Synthetic datasets in real formats."""
+"""Synthetic datasets in real formats (COCO instances, ADE20K / Cityscapes semantic)."""
+from .synthetic import (ADE_CLASSES, CITYSCAPES_CLASSES, COCO_CLASSES, make_ade_semantic,
+                        make_cityscapes_semantic, make_coco_instances)
+
+__all__ = [
+    'ADE_CLASSES', 'CITYSCAPES_CLASSES', 'COCO_CLASSES', 'make_ade_semantic',
+    'make_cityscapes_semantic', 'make_coco_instances'
+]

@@ -1,0 +1,211 @@
+"""What ``tools/train.py`` and ``tools/test.py`` do to a config before mmengine's Runner gets it.
+
+One set of tools serves mmdet and mmseg configs: the host library is read from the config's
+``default_scope`` and only the few runner details that differ between them branch on it.
+
+Multi-process training without CUDA: mmengine's own ``init_dist('pytorch')`` calls
+``torch.cuda.set_device`` and DDP is built with ``device_ids=[LOCAL_RANK]``, both of which fail on
+a CPU machine. :func:`setup_cpu_distributed` initialises a gloo process group first (the Runner
+then skips its own initialisation), builds DDP with ``device_ids=None`` and turns SyncBN, which
+needs CUDA tensors to synchronise, into BN. Each of these changes is logged.
+"""
+import os
+import os.path as osp
+import subprocess
+from typing import Any
+
+import torch
+import torch.distributed as dist
+from mmengine.config import Config, ConfigDict
+from mmengine.logging import print_log
+
+__all__ = [
+    'host_library', 'replace_sync_bn', 'setup_cpu_distributed', 'apply_train_args',
+    'apply_test_args', 'drop_pretrained_init'
+]
+
+SCOPES = ('mmdet', 'mmseg')
+
+
+def host_library(cfg: Config) -> str:
+    """``'mmdet'`` or ``'mmseg'``, from the config's ``default_scope``."""
+    scope = cfg.get('default_scope')
+    if scope not in SCOPES:
+        raise ValueError(f"config default_scope is {scope!r}; mmattn's tools run mmdet or mmseg "
+                         "configs: inherit one with _base_ = 'mmdet::...' or 'mmseg::...', or set "
+                         "default_scope = 'mmdet' / 'mmseg'.")
+    return scope
+
+
+def _walk(node: Any, fn) -> int:
+    """Apply ``fn(dict) -> int`` to every dict in a nested config; sum what it returns."""
+    count = 0
+    if isinstance(node, dict):
+        count += fn(node)
+        for value in node.values():
+            count += _walk(value, fn)
+    elif isinstance(node, (list, tuple)):
+        for value in node:
+            count += _walk(value, fn)
+    return count
+
+
+def replace_sync_bn(cfg: Config) -> int:
+    """Turn every ``norm_cfg`` of type SyncBN in ``cfg.model`` into BN; return how many."""
+
+    def _fix(node: dict) -> int:
+        if node.get('type') in ('SyncBN', 'MMSyncBN', 'nn.SyncBatchNorm'):
+            node['type'] = 'BN'
+            return 1
+        return 0
+
+    return _walk(cfg.model, _fix)
+
+
+def drop_pretrained_init(cfg: Config) -> int:
+    """Remove every ``init_cfg`` of type Pretrained and ``pretrained=`` path from ``cfg.model``."""
+
+    def _fix(node: dict) -> int:
+        count = 0
+        init_cfg = node.get('init_cfg')
+        if isinstance(init_cfg, dict) and init_cfg.get('type') == 'Pretrained':
+            node['init_cfg'] = None
+            count += 1
+        if node.get('pretrained'):
+            node['pretrained'] = None
+            count += 1
+        return count
+
+    return _walk(cfg.model, _fix)
+
+
+def _slurm_env() -> None:
+    """Fill torchrun's variables from SLURM's so that ``env://`` works under srun."""
+    if 'SLURM_PROCID' not in os.environ or 'RANK' in os.environ:
+        return
+    os.environ['RANK'] = os.environ['SLURM_PROCID']
+    os.environ['WORLD_SIZE'] = os.environ['SLURM_NTASKS']
+    os.environ['LOCAL_RANK'] = os.environ.get('SLURM_LOCALID', '0')
+    if 'MASTER_ADDR' not in os.environ:
+        nodes = os.environ['SLURM_NODELIST']
+        os.environ['MASTER_ADDR'] = subprocess.getoutput(
+            f'scontrol show hostname {nodes} | head -n1')
+    os.environ.setdefault('MASTER_PORT', '29500')
+
+
+def setup_cpu_distributed(cfg: Config, launcher: str) -> bool:
+    """Prepare multi-process training on a machine without CUDA; no-op otherwise.
+
+    Returns:
+        bool: Whether the CPU path was taken.
+    """
+    if launcher == 'none' or torch.cuda.is_available():
+        return False
+    if launcher not in ('pytorch', 'slurm'):
+        raise ValueError(f'launcher {launcher!r} is not supported without CUDA; use pytorch '
+                         '(tools/dist_train.sh) or slurm.')
+    if launcher == 'slurm':
+        _slurm_env()
+    if not dist.is_initialized():
+        dist.init_process_group(backend='gloo', init_method='env://')
+    rank = dist.get_rank()
+    if rank == 0:
+        print_log(f'no CUDA: gloo process group of {dist.get_world_size()} CPU processes',
+                  logger='current')
+    cfg.model_wrapper_cfg = ConfigDict(
+        type='MMDistributedDataParallel', device_ids=None,
+        find_unused_parameters=cfg.get('find_unused_parameters', False))
+    if rank == 0:
+        print_log('no CUDA: DistributedDataParallel on CPU (device_ids=None)', logger='current')
+    replaced = replace_sync_bn(cfg)
+    if replaced and rank == 0:
+        print_log(f'no CUDA: SyncBN replaced by BN in {replaced} norm configs (SyncBN '
+                  'synchronises CUDA tensors only)', logger='current')
+    return True
+
+
+def _enable_amp(cfg: Config) -> None:
+    wrapper = cfg.optim_wrapper
+    if wrapper.get('type', 'OptimWrapper') not in ('OptimWrapper', 'AmpOptimWrapper'):
+        print_log(f'--amp: optim_wrapper type {wrapper.type} left as it is', logger='current')
+        return
+    if torch.cuda.is_available():
+        wrapper.type = 'AmpOptimWrapper'
+        wrapper.setdefault('loss_scale', 'dynamic')
+        print_log('--amp: fp16 AmpOptimWrapper with dynamic loss scaling', logger='current')
+    else:
+        wrapper.type = 'BF16OptimWrapper'
+        wrapper.pop('loss_scale', None)
+        print_log('--amp without CUDA: bf16 autocast on CPU (BF16OptimWrapper)',
+                  logger='current')
+
+
+def _default_work_dir(config_path: str) -> str:
+    return osp.join('./work_dirs', osp.splitext(osp.basename(config_path))[0])
+
+
+def apply_train_args(cfg: Config, args) -> Config:
+    """``tools/train.py`` options: work dir, AMP, resume, launcher."""
+    host_library(cfg)
+    cfg.launcher = args.launcher
+    cfg.work_dir = args.work_dir or cfg.get('work_dir') or _default_work_dir(args.config)
+    if args.amp:
+        _enable_amp(cfg)
+    if args.resume == 'auto':
+        cfg.resume, cfg.load_from = True, None
+    elif args.resume is not None:
+        cfg.resume, cfg.load_from = True, args.resume
+    setup_cpu_distributed(cfg, args.launcher)
+    return cfg
+
+
+def apply_test_args(cfg: Config, args) -> Config:
+    """``tools/test.py`` options: checkpoint, work dir, --out, --show-dir, --tta, --deploy."""
+    scope = host_library(cfg)
+    cfg.launcher = args.launcher
+    cfg.work_dir = args.work_dir or cfg.get('work_dir') or _default_work_dir(args.config)
+    cfg.load_from = args.checkpoint
+    if args.show or args.show_dir:
+        _enable_visualisation(cfg, scope, args)
+    if args.tta:
+        for key in ('tta_model', 'tta_pipeline'):
+            if key not in cfg:
+                raise KeyError(f'--tta needs `{key}` in the config; mmattn configs inherit it '
+                               "from the host's default_runtime / dataset bases.")
+        cfg.test_dataloader.dataset.pipeline = cfg.tta_pipeline
+        cfg.tta_model.module = cfg.model
+        cfg.model = cfg.tta_model
+    if args.out:
+        _dump_results(cfg, scope, args.out)
+    if args.deploy:
+        cfg.custom_hooks = list(cfg.get('custom_hooks', [])) + [dict(type='SwitchToDeployHook')]
+    setup_cpu_distributed(cfg, args.launcher)
+    return cfg
+
+
+def _enable_visualisation(cfg: Config, scope: str, args) -> None:
+    hook = cfg.default_hooks.get('visualization')
+    if hook is None:
+        raise KeyError('--show/--show-dir need a `visualization` hook in default_hooks.')
+    hook['draw'] = True
+    if args.show:
+        hook['show'] = True
+    if args.show_dir:
+        if scope == 'mmdet':
+            hook['test_out_dir'] = args.show_dir
+        else:
+            cfg.visualizer['save_dir'] = args.show_dir
+
+
+def _dump_results(cfg: Config, scope: str, out: str) -> None:
+    if scope == 'mmdet':
+        if not out.endswith(('.pkl', '.pickle')):
+            raise ValueError(f'--out for a detection config must end with .pkl, got {out}')
+        evaluators = cfg.test_evaluator
+        if isinstance(evaluators, dict):
+            evaluators = [evaluators]
+        cfg.test_evaluator = list(evaluators) + [dict(type='DumpDetResults', out_file_path=out)]
+    else:
+        # mmseg writes one PNG per image into this folder.
+        cfg.test_evaluator['output_dir'] = out
+        cfg.test_evaluator['keep_results'] = True

@@ -1,0 +1,23 @@
+"""Shared fixtures: one synthetic data root per test session (written once, read by all)."""
+import os.path as osp
+import sys
+
+import pytest
+
+REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+if REPO not in sys.path:  # configs' custom_imports and the tools import mmattn from the repo
+    sys.path.insert(0, REPO)
+
+
+@pytest.fixture(scope='session')
+def repo_root() -> str:
+    return REPO
+
+
+@pytest.fixture(scope='session')
+def synthetic_root(tmp_path_factory) -> str:
+    """Folder with the small COCO / ADE20K / Cityscapes sets used by smoke runs."""
+    from mmattn.utils.smoke import make_synthetic_data
+    root = str(tmp_path_factory.mktemp('synthetic'))
+    make_synthetic_data(root)
+    return root

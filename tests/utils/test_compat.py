@@ -1,0 +1,108 @@
+"""mmengine checkpoints load safely (weights_only) under PyTorch >= 2.6: resume and load_from."""
+import pickle
+
+import pytest
+import torch
+from mmengine.model import BaseModel
+from mmengine.runner import Runner, load_checkpoint
+from torch import nn
+
+import mmattn  # noqa: F401  (installs the fixes)
+from mmattn.utils.compat import TRUST_ENV, load_local_checkpoint
+
+
+class _Regressor(BaseModel):
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(3, 1)
+
+    def forward(self, inputs, targets=None, mode='loss'):
+        x = torch.stack(inputs) if isinstance(inputs, (list, tuple)) else inputs
+        y = torch.stack(targets) if isinstance(targets, (list, tuple)) else targets
+        return dict(loss=((self.fc(x) - y)**2).mean())
+
+
+def _collate(batch):
+    return dict(inputs=[b[0] for b in batch], targets=[b[1] for b in batch])
+
+
+def _runner(work_dir, max_iters, resume=False):
+    gen = torch.Generator().manual_seed(0)
+    data = [(torch.randn(3, generator=gen), torch.randn(1, generator=gen)) for _ in range(8)]
+    return Runner(
+        model=_Regressor(), work_dir=str(work_dir), resume=resume,
+        train_dataloader=dict(dataset=data, batch_size=2, collate_fn=_collate,
+                              sampler=dict(type='DefaultSampler', shuffle=False)),
+        optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.1, momentum=0.9)),
+        train_cfg=dict(by_epoch=False, max_iters=max_iters),
+        default_hooks=dict(checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=2)),
+        randomness=dict(seed=0), log_level='WARNING')
+
+
+def test_mmengine_checkpoint_loads_with_weights_only(tmp_path):
+    _runner(tmp_path, 2).train()
+    ckpt = torch.load(tmp_path / 'iter_2.pth', weights_only=True)
+    assert {'state_dict', 'message_hub', 'optimizer', 'meta'} <= set(ckpt)
+
+
+def test_resume_continues_to_the_same_weights_as_a_straight_run(tmp_path):
+    straight = _runner(tmp_path / 'straight', 4)
+    straight.train()
+    _runner(tmp_path / 'split', 2).train()
+    resumed = _runner(tmp_path / 'split', 4, resume=True)
+    resumed.train()
+    assert resumed.iter == 4
+    for (name, a), b in zip(straight.model.state_dict().items(),
+                            resumed.model.state_dict().values()):
+        assert torch.equal(a, b), name
+
+
+def test_load_from_checkpoint_restores_the_weights(tmp_path):
+    runner = _runner(tmp_path, 2)
+    runner.train()
+    fresh = _Regressor()
+    load_checkpoint(fresh, str(tmp_path / 'iter_2.pth'))
+    assert torch.equal(fresh.fc.weight, runner.model.fc.weight)
+
+
+class _Opaque:
+    pass
+
+
+def test_a_file_with_arbitrary_objects_fails_with_the_blocking_name_and_the_way_out(
+        tmp_path, monkeypatch):
+    path = tmp_path / 'opaque.pth'
+    torch.save({'state_dict': {}, 'extra': _Opaque()}, path)
+    monkeypatch.delenv(TRUST_ENV, raising=False)
+    with pytest.raises(RuntimeError, match=r'_Opaque.*MMATTN_TRUST_CHECKPOINTS=1'):
+        load_local_checkpoint(str(path))
+
+
+def test_trusting_a_file_through_the_environment_loads_it(tmp_path, monkeypatch):
+    path = tmp_path / 'opaque.pth'
+    torch.save({'state_dict': {'w': torch.ones(2)}, 'extra': _Opaque()}, path)
+    monkeypatch.setenv(TRUST_ENV, '1')
+    with pytest.warns(UserWarning, match='weights_only=False'):
+        ckpt = load_local_checkpoint(str(path))
+    assert torch.equal(ckpt['state_dict']['w'], torch.ones(2))
+
+
+def test_missing_file_is_reported_with_its_path(tmp_path):
+    with pytest.raises(FileNotFoundError, match='nothing.pth'):
+        load_local_checkpoint(str(tmp_path / 'nothing.pth'))
+
+
+def test_safe_loader_refuses_code_execution_payloads(tmp_path, monkeypatch):
+    monkeypatch.delenv(TRUST_ENV, raising=False)
+
+    class _Payload:
+
+        def __reduce__(self):
+            return (print, ('should never run',))
+
+    path = tmp_path / 'evil.pth'
+    with open(path, 'wb') as f:
+        pickle.dump({'state_dict': _Payload()}, f)
+    with pytest.raises(RuntimeError, match='cannot be loaded safely'):
+        load_local_checkpoint(str(path))

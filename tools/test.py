@@ -1,0 +1,54 @@
+"""Evaluate a checkpoint of an mmdet or mmseg config with mmengine's Runner.
+
+    python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--out FILE|DIR] [--show] \
+        [--show-dir DIR] [--tta] [--deploy] [--cfg-options k=v ...] [--launcher ...]
+
+--tta: the config's multi-scale + flip protocol (tta_model / tta_pipeline).
+--deploy: evaluate the re-parameterised form (mmattn.utils.switch_to_deploy after loading).
+--out: detection: a .pkl of raw results; segmentation: a folder of one PNG per image.
+"""
+import argparse
+import os
+
+from mmengine.config import Config, DictAction
+from mmengine.registry import RUNNERS
+from mmengine.runner import Runner
+
+import mmattn  # noqa: F401  (registers mmattn and installs its compatibility fixes)
+from mmattn.utils.launch import apply_test_args
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('config', help='config file')
+    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument('--work-dir', help='where logs and metrics go')
+    parser.add_argument('--out', help='detection: dump results to this .pkl; segmentation: '
+                        'write prediction PNGs to this folder')
+    parser.add_argument('--show', action='store_true', help='show predictions in a window')
+    parser.add_argument('--show-dir', help='save drawn predictions to this folder')
+    parser.add_argument('--tta', action='store_true', help='multi-scale + flip test')
+    parser.add_argument('--deploy', action='store_true',
+                        help='evaluate the re-parameterised (deploy) form of the model')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override config entries, e.g. test_evaluator.format_only=True')
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
+                        default='none', help='job launcher')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args(argv)
+    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    cfg = Config.fromfile(args.config)
+    if args.cfg_options:
+        cfg.merge_from_dict(args.cfg_options)
+    apply_test_args(cfg, args)
+    runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
+    return runner.test()
+
+
+if __name__ == '__main__':
+    main()
