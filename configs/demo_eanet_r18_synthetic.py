@@ -1,5 +1,5 @@
-# The demo of README.md (tools/demo.py): EANet (External Attention head) on a ResNet-18-D8,
-# trained from scratch on the synthetic ADE20K-style set that tools/demo.py writes, 64x96 images,
+# The demo of README.md (tools/demo.py): EANet (External Attention head) on a half-width
+# ResNet-18-D8 (base_channels=32: stages of 32/64/128/256 channels), trained from scratch on the synthetic ADE20K-style set that tools/demo.py writes, 64x96 images,
 # 5 classes. Small enough for 2 CPU cores; the recipe otherwise follows mmseg's (SGD, poly LR,
 # auxiliary FCN head, IoUMetric).
 _base_ = ['mmseg::_base_/default_runtime.py']
@@ -16,16 +16,16 @@ model = dict(
         type='SegDataPreProcessor', mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375],
         bgr_to_rgb=True, pad_val=0, seg_pad_val=255, size=crop_size),
     backbone=dict(
-        type='ResNetV1c', depth=18, num_stages=4, out_indices=(0, 1, 2, 3),
+        type='ResNetV1c', depth=18, base_channels=32, stem_channels=32, num_stages=4, out_indices=(0, 1, 2, 3),
         dilations=(1, 1, 2, 4), strides=(1, 2, 1, 1), norm_cfg=norm_cfg, norm_eval=False,
         style='pytorch', contract_dilation=True),
     decode_head=dict(
-        type='EAHead', in_channels=512, in_index=3, ea_channels=128, channels=64,
+        type='EAHead', in_channels=256, in_index=3, ea_channels=128, channels=64,
         num_memory=32, dropout_ratio=0.1, num_classes=len(classes), norm_cfg=norm_cfg,
         align_corners=False,
         loss_decode=dict(type='CrossEntropyLoss', use_sigmoid=False, loss_weight=1.0)),
     auxiliary_head=dict(
-        type='FCNHead', in_channels=256, in_index=2, channels=32, num_convs=1,
+        type='FCNHead', in_channels=128, in_index=2, channels=32, num_convs=1,
         concat_input=False, dropout_ratio=0.1, num_classes=len(classes), norm_cfg=norm_cfg,
         align_corners=False,
         loss_decode=dict(type='CrossEntropyLoss', use_sigmoid=False, loss_weight=0.4)),

@@ -75,11 +75,13 @@ def main():
     cfg.work_dir = args.work_dir
     cfg.train_cfg.max_iters = cfg.train_cfg.val_interval = args.iters
     cfg.default_hooks.checkpoint.interval = args.iters
-    cfg.param_scheduler[-1].end = args.iters
+    warmup = max(1, min(50, args.iters // 10))
+    cfg.param_scheduler[0].end = cfg.param_scheduler[1].begin = warmup
+    cfg.param_scheduler[1].end = args.iters
     for loader in (cfg.train_dataloader, cfg.val_dataloader, cfg.test_dataloader):
         loader.dataset.data_root = data_root
     runner = Runner.from_cfg(cfg)
-    print(f'[demo] training EANet (ResNet-18-D8 + EAHead) for {args.iters} iterations')
+    print(f'[demo] training EANet (half-width ResNet-18-D8 + EAHead) for {args.iters} iterations')
     runner.train()
     metrics = runner.test()
     out_dir = osp.join(args.work_dir, 'predictions')

@@ -1,0 +1,110 @@
+"""What tools/train.py and tools/test.py change in a config, option by option."""
+import argparse
+
+import pytest
+from mmengine.config import Config
+
+from mmattn.utils.launch import (apply_test_args, apply_train_args, drop_pretrained_init,
+                                 host_library, replace_sync_bn)
+
+
+def _seg_cfg() -> Config:
+    return Config(dict(
+        default_scope='mmseg',
+        model=dict(type='EncoderDecoder',
+                   backbone=dict(type='ResNetV1c', norm_cfg=dict(type='SyncBN'),
+                                 init_cfg=dict(type='Pretrained', checkpoint='x.pth')),
+                   decode_head=dict(type='EAHead', norm_cfg=dict(type='SyncBN')),
+                   pretrained='y.pth'),
+        optim_wrapper=dict(type='OptimWrapper', optimizer=dict(type='SGD', lr=0.01)),
+        test_dataloader=dict(dataset=dict(pipeline=['plain'])),
+        test_evaluator=dict(type='IoUMetric'),
+        tta_model=dict(type='SegTTAModel'), tta_pipeline=['tta'],
+        default_hooks=dict(visualization=dict(type='SegVisualizationHook')),
+        visualizer=dict(type='SegLocalVisualizer')))
+
+
+def _args(**kwargs):
+    defaults = dict(config='configs/x.py', work_dir=None, launcher='none', amp=False,
+                    resume=None, checkpoint='ckpt.pth', show=False, show_dir=None, tta=False,
+                    out=None, deploy=False)
+    defaults.update(kwargs)
+    return argparse.Namespace(**defaults)
+
+
+def test_host_library_is_read_from_default_scope_and_others_are_refused():
+    assert host_library(_seg_cfg()) == 'mmseg'
+    with pytest.raises(ValueError, match="default_scope is None"):
+        host_library(Config(dict(model=dict())))
+
+
+def test_every_syncbn_in_the_model_becomes_bn():
+    cfg = _seg_cfg()
+    assert replace_sync_bn(cfg) == 2
+    assert cfg.model.backbone.norm_cfg.type == 'BN'
+    assert cfg.model.decode_head.norm_cfg.type == 'BN'
+
+
+def test_pretrained_init_and_pretrained_paths_are_dropped():
+    cfg = _seg_cfg()
+    assert drop_pretrained_init(cfg) == 2
+    assert cfg.model.backbone.init_cfg is None and cfg.model.pretrained is None
+
+
+def test_default_work_dir_is_named_after_the_config():
+    cfg = apply_train_args(_seg_cfg(), _args())
+    assert cfg.work_dir == './work_dirs/x'
+
+
+def test_amp_without_cuda_selects_bf16_autocast():
+    cfg = apply_train_args(_seg_cfg(), _args(amp=True))
+    assert cfg.optim_wrapper.type == 'BF16OptimWrapper'
+
+
+def test_resume_without_a_path_resumes_from_the_work_dir():
+    cfg = apply_train_args(_seg_cfg(), _args(resume='auto'))
+    assert cfg.resume is True and cfg.load_from is None
+    cfg = apply_train_args(_seg_cfg(), _args(resume='a.pth'))
+    assert cfg.resume is True and cfg.load_from == 'a.pth'
+
+
+def test_tta_wraps_the_model_and_swaps_the_test_pipeline():
+    cfg = apply_test_args(_seg_cfg(), _args(tta=True))
+    assert cfg.model.type == 'SegTTAModel' and cfg.model.module.type == 'EncoderDecoder'
+    assert cfg.test_dataloader.dataset.pipeline == ['tta']
+
+
+def test_tta_without_a_tta_model_names_the_missing_key():
+    cfg = _seg_cfg()
+    cfg = Config({k: v for k, v in cfg.to_dict().items() if k != 'tta_model'})
+    with pytest.raises(KeyError, match='tta_model'):
+        apply_test_args(cfg, _args(tta=True))
+
+
+def test_deploy_adds_the_switch_to_deploy_hook():
+    cfg = apply_test_args(_seg_cfg(), _args(deploy=True))
+    assert dict(type='SwitchToDeployHook') in cfg.custom_hooks
+
+
+def test_out_for_segmentation_keeps_one_png_per_image_in_the_folder():
+    cfg = apply_test_args(_seg_cfg(), _args(out='preds'))
+    assert cfg.test_evaluator.output_dir == 'preds' and cfg.test_evaluator.keep_results
+
+
+def test_out_for_detection_must_be_a_pickle():
+    cfg = _seg_cfg()
+    cfg.default_scope = 'mmdet'
+    with pytest.raises(ValueError, match='.pkl'):
+        apply_test_args(cfg, _args(out='results.json'))
+    cfg = apply_test_args(cfg, _args(out='results.pkl'))
+    assert cfg.test_evaluator[-1] == dict(type='DumpDetResults', out_file_path='results.pkl')
+
+
+def test_show_dir_goes_where_each_host_library_expects_it():
+    seg = apply_test_args(_seg_cfg(), _args(show_dir='vis'))
+    assert seg.visualizer.save_dir == 'vis'
+    assert seg.default_hooks.visualization.draw is True
+    det = _seg_cfg()
+    det.default_scope = 'mmdet'
+    det = apply_test_args(det, _args(show_dir='vis'))
+    assert det.default_hooks.visualization.test_out_dir == 'vis'
