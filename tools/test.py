@@ -6,16 +6,20 @@
 --tta: the config's multi-scale + flip protocol (tta_model / tta_pipeline).
 --deploy: evaluate the re-parameterised form (mmattn.utils.switch_to_deploy after loading).
 --out: detection: a .pkl of raw results; segmentation: a folder of one PNG per image.
+--format-only: leaderboard submission (COCO test-dev, ADE20K, Cityscapes, VOC) zipped in
+    --submission-dir (default {work_dir}/submission); see README "Submitting to a server".
 """
 import argparse
 import os
 
 from mmengine.config import Config, DictAction
+from mmengine.dist import is_main_process
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 import mmattn  # noqa: F401  (registers mmattn and installs its compatibility fixes)
-from mmattn.utils.launch import apply_test_args
+from mmattn.utils.launch import apply_test_args, host_library
+from mmattn.utils.submission import pack_submission
 
 
 def parse_args(argv=None):
@@ -30,6 +34,12 @@ def parse_args(argv=None):
     parser.add_argument('--tta', action='store_true', help='multi-scale + flip test')
     parser.add_argument('--deploy', action='store_true',
                         help='evaluate the re-parameterised (deploy) form of the model')
+    parser.add_argument('--format-only', action='store_true',
+                        help='write a server submission instead of computing metrics')
+    parser.add_argument('--submission-dir', help='where --format-only writes (default: '
+                        '{work_dir}/submission)')
+    parser.add_argument('--alg-name', default='mmattn',
+                        help='algorithm name in COCO result file names')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override config entries, e.g. test_evaluator.format_only=True')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
@@ -47,7 +57,12 @@ def main(argv=None):
         cfg.merge_from_dict(args.cfg_options)
     apply_test_args(cfg, args)
     runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
-    return runner.test()
+    metrics = runner.test()
+    if args.format_only and is_main_process():
+        zips = pack_submission(cfg, host_library(cfg), args.submission_dir, alg=args.alg_name)
+        for track, path in zips.items():
+            print(f'[submission] {track}: {path}')
+    return metrics
 
 
 if __name__ == '__main__':

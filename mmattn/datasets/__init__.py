@@ -1,8 +1,8 @@
-"""Synthetic datasets in real formats (COCO instances, ADE20K / Cityscapes semantic)."""
+"""Synthetic datasets in real formats (COCO instances; ADE20K, Cityscapes, VOC semantic)."""
 from .synthetic import (ADE_CLASSES, CITYSCAPES_CLASSES, COCO_CLASSES, make_ade_semantic,
-                        make_cityscapes_semantic, make_coco_instances)
+                        make_cityscapes_semantic, make_coco_instances, make_voc_semantic)
 
 __all__ = [
     'ADE_CLASSES', 'CITYSCAPES_CLASSES', 'COCO_CLASSES', 'make_ade_semantic',
-    'make_cityscapes_semantic', 'make_coco_instances'
+    'make_cityscapes_semantic', 'make_coco_instances', 'make_voc_semantic'
 ]

@@ -17,6 +17,8 @@ Layouts written:
   ``reduce_zero_label=True``), objects use 1..K, the ADE20K ids of :data:`ADE_CLASSES`.
 * Cityscapes-style semantic: ``{root}/leftImg8bit/{train,val}/synth/*_leftImg8bit.png`` and
   ``{root}/gtFine/{train,val}/synth/*_gtFine_labelTrainIds.png`` (train ids, 255 ignored).
+* Pascal VOC-style semantic: ``{root}/JPEGImages/*.jpg``, ``{root}/SegmentationClass/*.png``
+  (0 background, 1..K objects) and ``{root}/ImageSets/Segmentation/{train,val}.txt``.
 """
 import json
 import os
@@ -29,7 +31,7 @@ from PIL import Image
 
 __all__ = [
     'COCO_CLASSES', 'ADE_CLASSES', 'CITYSCAPES_CLASSES', 'make_coco_instances',
-    'make_ade_semantic', 'make_cityscapes_semantic'
+    'make_ade_semantic', 'make_cityscapes_semantic', 'make_voc_semantic'
 ]
 
 # Object classes of the COCO-format set (category ids 1..4).
@@ -238,3 +240,31 @@ def make_cityscapes_semantic(root: str, num_train: int = 16, num_val: int = 4,
                                 stem + '_gtFine_labelTrainIds.png'), label)
     return dict(data_root=root, train_img='leftImg8bit/train', train_seg='gtFine/train',
                 val_img='leftImg8bit/val', val_seg='gtFine/val', classes=CITYSCAPES_CLASSES)
+
+
+def make_voc_semantic(root: str, num_train: int = 16, num_val: int = 4,
+                      size: Tuple[int, int] = (64, 96), max_objects: int = 4,
+                      seed: int = 0) -> Dict[str, str]:
+    """Write a Pascal VOC-style semantic set (0 background, objects 1..5); return its paths.
+
+    Readable by mmseg's ``PascalVOCDataset`` (whose first classes are background, aeroplane,
+    bicycle, bird, boat, bottle). Arguments as :func:`make_coco_instances`.
+    """
+    os.makedirs(osp.join(root, 'JPEGImages'), exist_ok=True)
+    os.makedirs(osp.join(root, 'ImageSets', 'Segmentation'), exist_ok=True)
+    for split, count, offset in (('train', num_train, 0), ('val', num_val, 1)):
+        rng = np.random.RandomState(seed * 1000 + 300 + offset)
+        pairs = _semantic_pairs(count, size, 5, max_objects, rng, background=255)
+        names = []
+        for idx, (image, label) in enumerate(pairs):
+            name = f'2099_{split}_{idx:06d}'
+            label = np.where(label == 255, 0, label + 1).astype(np.uint8)
+            Image.fromarray(image).save(osp.join(root, 'JPEGImages', name + '.jpg'),
+                                        format='JPEG', quality=95)
+            _write_png(osp.join(root, 'SegmentationClass', name + '.png'), label)
+            names.append(name)
+        with open(osp.join(root, 'ImageSets', 'Segmentation', f'{split}.txt'), 'w') as f:
+            f.write('\n'.join(names) + '\n')
+    return dict(data_root=root, img='JPEGImages', seg='SegmentationClass',
+                train_split='ImageSets/Segmentation/train.txt',
+                val_split='ImageSets/Segmentation/val.txt')

@@ -19,6 +19,8 @@ import torch.distributed as dist
 from mmengine.config import Config, ConfigDict
 from mmengine.logging import print_log
 
+from .submission import enable_format_only
+
 __all__ = [
     'host_library', 'replace_sync_bn', 'setup_cpu_distributed', 'apply_train_args',
     'apply_test_args', 'drop_pretrained_init'
@@ -160,7 +162,8 @@ def apply_train_args(cfg: Config, args) -> Config:
 
 
 def apply_test_args(cfg: Config, args) -> Config:
-    """``tools/test.py`` options: checkpoint, work dir, --out, --show-dir, --tta, --deploy."""
+    """``tools/test.py`` options: checkpoint, work dir, --out, --show-dir, --tta, --deploy,
+    --format-only."""
     scope = host_library(cfg)
     cfg.launcher = args.launcher
     cfg.work_dir = args.work_dir or cfg.get('work_dir') or _default_work_dir(args.config)
@@ -177,6 +180,9 @@ def apply_test_args(cfg: Config, args) -> Config:
         cfg.model = cfg.tta_model
     if args.out:
         _dump_results(cfg, scope, args.out)
+    if args.format_only:
+        args.submission_dir = args.submission_dir or osp.join(cfg.work_dir, 'submission')
+        enable_format_only(cfg, scope, args.submission_dir)
     if args.deploy:
         cfg.custom_hooks = list(cfg.get('custom_hooks', [])) + [dict(type='SwitchToDeployHook')]
     setup_cpu_distributed(cfg, args.launcher)

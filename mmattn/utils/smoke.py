@@ -6,7 +6,7 @@ user can check a config of their own before spending GPU time on it
 kept; only what needs a dataset on disk or a big machine changes:
 
 * every train/val/test dataset becomes the synthetic set of the same format (COCO instances,
-  ADE20K, Cityscapes; other segmentation sets read the ADE20K-style one) and the evaluators read
+  ADE20K, Cityscapes, Pascal VOC; other segmentation sets read the ADE20K-style one) and the evaluators read
   its annotations;
 * image scales, crop sizes, pads and sliding-window crops shrink so the longest side is
   ``max_side`` (``crop_side`` for crops);
@@ -19,8 +19,8 @@ from typing import Any, Dict, Optional, Sequence, Union
 
 from mmengine.config import Config, ConfigDict
 
-from ..datasets import ADE_CLASSES, make_ade_semantic, make_cityscapes_semantic, \
-    make_coco_instances
+from ..datasets import (ADE_CLASSES, make_ade_semantic, make_cityscapes_semantic,
+                        make_coco_instances, make_voc_semantic)
 from .launch import drop_pretrained_init, host_library, replace_sync_bn
 
 __all__ = ['make_synthetic_data', 'shrink_config', 'run_smoke_test']
@@ -36,7 +36,8 @@ def make_synthetic_data(root: str) -> Dict[str, Dict[str, Any]]:
         coco=lambda: make_coco_instances(osp.join(root, 'coco'), num_train=4, num_val=2),
         ade=lambda: make_ade_semantic(osp.join(root, 'ade'), num_train=4, num_val=2),
         cityscapes=lambda: make_cityscapes_semantic(osp.join(root, 'cityscapes'), num_train=4,
-                                                    num_val=2))
+                                                    num_val=2),
+        voc=lambda: make_voc_semantic(osp.join(root, 'voc'), num_train=4, num_val=2))
     if osp.exists(marker):
         return {name: _paths(root, name) for name in sets}
     paths = {name: make() for name, make in sets.items()}
@@ -52,6 +53,10 @@ def _paths(root: str, name: str) -> Dict[str, Any]:
         return dict(data_root=osp.join(root, 'ade'), train_img='images/training',
                     train_seg='annotations/training', val_img='images/validation',
                     val_seg='annotations/validation')
+    if name == 'voc':
+        return dict(data_root=osp.join(root, 'voc'), img='JPEGImages', seg='SegmentationClass',
+                    train_split='ImageSets/Segmentation/train.txt',
+                    val_split='ImageSets/Segmentation/val.txt')
     return dict(data_root=osp.join(root, 'cityscapes'), train_img='leftImg8bit/train',
                 train_seg='gtFine/train', val_img='leftImg8bit/val', val_seg='gtFine/val')
 
@@ -106,6 +111,11 @@ def _seg_dataset(original: dict, data: dict, train: bool) -> dict:
     inner = _innermost(original)
     split = 'train' if train else 'val'
     kind = inner.get('type')
+    if kind == 'PascalVOCDataset':
+        paths = data['voc']
+        return dict(type=kind, data_root=paths['data_root'], ann_file=paths[f'{split}_split'],
+                    data_prefix=dict(img_path=paths['img'], seg_map_path=paths['seg']),
+                    pipeline=copy.deepcopy(inner['pipeline']))
     if kind == 'CityscapesDataset':
         paths, extra = data['cityscapes'], {}
     elif kind == 'ADE20KDataset':

@@ -105,3 +105,16 @@ def test_mmseg_and_mmdet_dataset_classes_read_the_sets(tmp_path):
                            data_prefix=dict(img_path=city['train_img'],
                                             seg_map_path=city['train_seg']), pipeline=[])
     assert len(cs) == 2
+
+
+def test_voc_set_is_read_by_pascal_voc_dataset(tmp_path):
+    from mmseg.datasets import PascalVOCDataset
+
+    from mmattn.datasets import make_voc_semantic
+    paths = make_voc_semantic(str(tmp_path), num_train=3, num_val=2)
+    voc = PascalVOCDataset(data_root=paths['data_root'], ann_file=paths['val_split'],
+                           data_prefix=dict(img_path=paths['img'], seg_map_path=paths['seg']),
+                           pipeline=[])
+    assert len(voc) == 2
+    label = np.array(Image.open(voc[0]['seg_map_path']))
+    assert set(np.unique(label).tolist()) <= set(range(6))
