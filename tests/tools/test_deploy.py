@@ -1,0 +1,38 @@
+"""tools/deploy.py: ONNX export of the deploy form, checked against PyTorch in onnxruntime."""
+import os
+import os.path as osp
+import re
+import subprocess
+import sys
+
+import onnx
+import pytest
+from mmengine.config import Config
+
+from conftest import REPO
+from mmattn.utils.smoke import shrink_config
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('config', [
+    'eanet_r50_ade20k.py',
+    'pspnet_xvolution_pssa_r50_d8_ade20k.py',
+    'upernet_levit256_ade20k.py',
+])
+def test_export_matches_pytorch_within_1e_4(tmp_path, synthetic_root, config):
+    cfg = Config.fromfile(osp.join(REPO, 'configs', config))
+    shrink_config(cfg, synthetic_root)
+    cfg_path = str(tmp_path / 'cfg.py')
+    cfg.dump(cfg_path)
+    out = str(tmp_path / 'model.onnx')
+    proc = subprocess.run(
+        [sys.executable, 'tools/deploy.py', cfg_path, 'none', '--out', out, '--shape', '64',
+         '96'], cwd=REPO, capture_output=True, text=True, timeout=900,
+        env=dict(os.environ, PYTHONPATH=REPO))
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
+    diff = float(re.search(r'max abs difference to PyTorch: (\S+)', proc.stdout).group(1))
+    assert diff <= 1e-4
+    graph = onnx.load(out)
+    assert graph.opset_import[0].version >= 17
+    # deploy form: no BatchNormalization node is left in the exported graph
+    assert not [n for n in graph.graph.node if n.op_type == 'BatchNormalization']
