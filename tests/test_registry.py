@@ -56,3 +56,25 @@ def test_plain_names_clashing_with_another_package_are_refused():
         @register_model(name='EAHead')
         class Impostor(torch.nn.Module):
             pass
+
+
+@pytest.mark.parametrize('scope', ['mmdet', 'mmseg'])
+@pytest.mark.parametrize('name', ['XVolution', 'mmattn.XVolution'])
+def test_build_conv_layer_of_the_resnet_dcn_hook_finds_xvolution(scope, name):
+    from mmcv.cnn import build_conv_layer
+    import_modules_from_strings([f'{scope}.registry'])
+    with DefaultScope.overwrite_default_scope(scope):
+        conv = build_conv_layer(dict(type=name), 8, 8, kernel_size=3, stride=1, padding=1,
+                                dilation=1, bias=False)
+    assert type(conv).__name__ == 'XVolution'
+    assert conv(torch.randn(1, 8, 6, 5)).shape == (1, 8, 6, 5)
+
+
+@pytest.mark.parametrize('scope', ['mmdet', 'mmseg'])
+@pytest.mark.parametrize('name', ['ExternalAttentionPlugin', 'mmattn.ExternalAttentionPlugin'])
+def test_build_plugin_layer_of_the_resnet_plugins_hook_finds_the_ea_plugin(scope, name):
+    from mmcv.cnn import build_plugin_layer
+    import_modules_from_strings([f'{scope}.registry'])
+    with DefaultScope.overwrite_default_scope(scope):
+        _, plugin = build_plugin_layer(dict(type=name), in_channels=8)
+    assert type(plugin).__name__ == 'ExternalAttentionPlugin'
