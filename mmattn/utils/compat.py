@@ -15,7 +15,14 @@ Importing :mod:`mmattn` installs them; nothing in site-packages is edited.
    a file and how to proceed instead of PyTorch's generic message. A file that really needs
    arbitrary unpickling loads only with ``MMATTN_TRUST_CHECKPOINTS=1`` in the environment
    (do that only for files from a trusted source).
+2. mmcv 2.1's CPU kernels of ``nms`` and ``roi_align`` have no bf16 version, so detectors fail
+   under CPU bf16 autocast (``--amp`` without CUDA) with "expected scalar type Float but found
+   BFloat16". Under CPU autocast those two ops now get fp32 inputs (boxes and RoI features are
+   few; the convolutions around them still run in bf16). Nothing changes outside autocast or
+   on CUDA.
 """
+import functools
+import importlib
 import os
 import os.path as osp
 import pickle
@@ -83,3 +90,46 @@ def load_local_checkpoint(filename: str, map_location: Optional[Any] = None) -> 
 
 # '' is the scheme of plain local paths in mmengine's CheckpointLoader.
 CheckpointLoader.register_scheme(prefixes='', loader=load_local_checkpoint, force=True)
+
+
+def _cast_floats(out, dtype):
+    if torch.is_tensor(out):
+        return out.to(dtype) if out.is_floating_point() else out
+    if isinstance(out, tuple):
+        return tuple(_cast_floats(o, dtype) for o in out)
+    return out
+
+
+def _fp32_under_cpu_autocast(op):
+
+    @functools.wraps(op)
+    def wrapper(*args, **kwargs):
+        if not torch.is_autocast_enabled('cpu') or not torch.is_tensor(args[0]):
+            return op(*args, **kwargs)
+        dtype = args[0].dtype
+        args = tuple(
+            a.float() if torch.is_tensor(a) and a.dtype in (torch.bfloat16, torch.float16)
+            and a.device.type == 'cpu' else a for a in args)
+        with torch.autocast('cpu', enabled=False):
+            out = op(*args, **kwargs)
+        # back to the caller's dtype: mmdet writes RoI features into buffers of that dtype
+        return _cast_floats(out, dtype)
+
+    wrapper._mmattn_fp32 = True  # idempotence marker (mmcv's own decorators set __wrapped__)
+    return wrapper
+
+
+def _patch_mmcv_ops() -> None:
+    # importlib, not `import mmcv.ops.nms as m`: the package attribute `mmcv.ops.nms` is the
+    # function, which shadows the submodule of the same name.
+    nms_module = importlib.import_module('mmcv.ops.nms')
+    roi_align_module = importlib.import_module('mmcv.ops.roi_align')
+
+    # batched_nms and RoIAlign.forward look these names up in their module at call time.
+    for module, name in ((nms_module, 'nms'), (roi_align_module, 'roi_align')):
+        op = getattr(module, name)
+        if not getattr(op, '_mmattn_fp32', False):
+            setattr(module, name, _fp32_under_cpu_autocast(op))
+
+
+_patch_mmcv_ops()

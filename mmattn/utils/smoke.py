@@ -10,7 +10,8 @@ kept; only what needs a dataset on disk or a big machine changes:
   its annotations;
 * image scales, crop sizes, pads and sliding-window crops shrink so the longest side is
   ``max_side`` (``crop_side`` for crops);
-* pretrained init is dropped (no checkpoint files are needed), SyncBN becomes BN;
+* pretrained init is dropped (no checkpoint files are needed), SyncBN becomes BN; detectors
+  predict the synthetic set's 4 categories (``num_classes``) so that COCO metrics can map labels;
 * training runs ``iters`` iterations of batch 2 with no LR schedule and no checkpoint saving.
 """
 import copy
@@ -19,7 +20,7 @@ from typing import Any, Dict, Optional, Sequence, Union
 
 from mmengine.config import Config, ConfigDict
 
-from ..datasets import (ADE_CLASSES, make_ade_semantic, make_cityscapes_semantic,
+from ..datasets import (ADE_CLASSES, COCO_CLASSES, make_ade_semantic, make_cityscapes_semantic,
                         make_coco_instances, make_voc_semantic)
 from .launch import drop_pretrained_init, host_library, replace_sync_bn
 
@@ -89,6 +90,17 @@ def _shrink_node(node: Any, max_side: int, crop_side: int) -> None:
             _shrink_node(value, max_side, crop_side)
 
 
+def _set_num_classes(node: Any, num_classes: int) -> None:
+    if isinstance(node, dict):
+        if 'num_classes' in node:
+            node['num_classes'] = num_classes
+        for value in node.values():
+            _set_num_classes(value, num_classes)
+    elif isinstance(node, (list, tuple)):
+        for value in node:
+            _set_num_classes(value, num_classes)
+
+
 def _innermost(dataset: dict) -> dict:
     while 'dataset' in dataset:
         dataset = dataset['dataset']
@@ -102,7 +114,7 @@ def _det_dataset(original: dict, paths: dict, train: bool) -> dict:
     inner = _innermost(original)
     return dict(type='CocoDataset', data_root=paths['data_root'],
                 ann_file=paths[f'{split}_ann'], data_prefix=dict(img=paths[f'{split}_img']),
-                metainfo=dict(classes=('disc', 'square', 'triangle', 'cross')),
+                metainfo=dict(classes=COCO_CLASSES),
                 filter_cfg=dict(filter_empty_gt=train, min_size=0), test_mode=not train,
                 pipeline=copy.deepcopy(inner['pipeline']), backend_args=None)
 
@@ -178,7 +190,10 @@ def shrink_config(cfg: Config, data_root: str, *, max_side: int = 128, crop_side
         _shrink_node(test_cfg, max_side, crop_side)
     drop_pretrained_init(cfg)
     replace_sync_bn(cfg)
+    if scope == 'mmdet':  # predicted labels must index the synthetic set's categories
+        _set_num_classes(cfg.model, len(COCO_CLASSES))
     cfg.train_cfg = ConfigDict(type='IterBasedTrainLoop', max_iters=iters, val_interval=10**9)
+    cfg.log_processor = dict(type='LogProcessor', window_size=1, by_epoch=False)
     cfg.param_scheduler = []
     if cfg.optim_wrapper.get('type') == 'AmpOptimWrapper':
         cfg.optim_wrapper.type = 'OptimWrapper'

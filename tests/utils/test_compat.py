@@ -106,3 +106,24 @@ def test_safe_loader_refuses_code_execution_payloads(tmp_path, monkeypatch):
         pickle.dump({'state_dict': _Payload()}, f)
     with pytest.raises(RuntimeError, match='cannot be loaded safely'):
         load_local_checkpoint(str(path))
+
+
+def test_mmcv_nms_and_roi_align_run_under_cpu_bf16_autocast_like_fp32():
+    from mmcv.ops import RoIAlign, batched_nms
+    gen = torch.Generator().manual_seed(0)
+    xy = torch.rand(20, 2, generator=gen) * 50
+    boxes = torch.cat([xy, xy + 5 + torch.rand(20, 2, generator=gen) * 20], 1)
+    scores = torch.rand(20, generator=gen)
+    labels = torch.zeros(20, dtype=torch.long)
+    feats = torch.randn(1, 4, 16, 16, generator=gen)
+    rois = torch.tensor([[0, 1.0, 1.0, 9.0, 12.0], [0, 4.0, 2.0, 15.0, 8.0]])
+    align = RoIAlign((3, 3), spatial_scale=1.0, sampling_ratio=2)
+    _, keep_fp32 = batched_nms(boxes, scores, labels, dict(type='nms', iou_threshold=0.5))
+    pooled_fp32 = align(feats, rois)
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        dets, keep = batched_nms(boxes.bfloat16(), scores.bfloat16(), labels,
+                                 dict(type='nms', iou_threshold=0.5))
+        pooled = align(feats.bfloat16(), rois)
+    assert dets.dtype == torch.bfloat16 and pooled.dtype == torch.bfloat16
+    assert len(keep) == len(keep_fp32)
+    torch.testing.assert_close(pooled.float(), pooled_fp32, atol=0.05, rtol=0.02)
