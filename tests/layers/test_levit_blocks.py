@@ -1,0 +1,326 @@
+"""LeViT blocks against independent references (loops, einsum) and their properties."""
+import itertools
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from mmattn.layers import levit_blocks
+from mmattn.layers.levit_blocks import (ConvBN, DropPath, LeViTAttention, LeViTBlock, LeViTMlp,
+                                        LeViTShrinkAttention, LeViTShrinkBlock, LeViTStem,
+                                        LinearBN, offset_index, resize_bias_table)
+
+
+@pytest.fixture(params=['explicit', 'fused'])
+def attention_kernel(request, monkeypatch):
+    """Run a test with the explicit product and with PyTorch's fused kernel (large inputs)."""
+    if request.param == 'fused':
+        monkeypatch.setattr(levit_blocks, '_FUSED_ATTENTION_MIN_PAIRS', 0)
+    return request.param
+
+
+def _randomise(module: nn.Module, seed: int = 0) -> nn.Module:
+    """Random weights, biases, attention tables and BN statistics (init zeros hide bugs)."""
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, tensor in itertools.chain(module.named_parameters(), module.named_buffers()):
+            if name.endswith('num_batches_tracked'):
+                continue
+            if name.endswith('running_var'):
+                tensor.copy_(torch.rand(tensor.shape, generator=gen) + 0.5)
+            else:
+                tensor.copy_(torch.randn(tensor.shape, generator=gen) * 0.5)
+    return module
+
+
+def _linear_bn(x, pair):
+    bn = pair.bn
+    y = torch.einsum('...i,oi->...o', x, pair.linear.weight)
+    return (y - bn.running_mean) / torch.sqrt(bn.running_var + bn.eps) * bn.weight + bn.bias
+
+
+def _loop_bias(table, query_hw, key_hw, stride):
+    """Gather ``table[h, |stride*qy - ky|, |stride*qx - kx|]`` with plain loops."""
+    heads = table.shape[0]
+    grid = table.reshape(heads, *key_hw)
+    rows = []
+    for qy, qx in itertools.product(range(query_hw[0]), range(query_hw[1])):
+        row = [grid[:, abs(stride * qy - ky), abs(stride * qx - kx)]
+               for ky, kx in itertools.product(range(key_hw[0]), range(key_hw[1]))]
+        rows.append(torch.stack(row, dim=-1))
+    return torch.stack(rows, dim=1)  # heads, N_q, N_k
+
+
+def _table_at(module, key_hw):
+    table = module.attention_biases.reshape(1, module.num_heads, *module.pretrain_hw)
+    if tuple(key_hw) != module.pretrain_hw:
+        table = F.interpolate(table, size=key_hw, mode='bicubic', align_corners=False)
+    return table.reshape(module.num_heads, -1)
+
+
+def test_offset_index_matches_a_loop_over_positions_for_non_square_grids():
+    for query_hw, key_hw, stride in [((3, 5), (3, 5), 1), ((4, 3), (7, 5), 2), ((1, 1), (1, 2), 2)]:
+        index = offset_index(query_hw, key_hw, stride)
+        expected = torch.tensor([[abs(stride * qy - ky) * key_hw[1] + abs(stride * qx - kx)
+                                  for ky, kx in itertools.product(*map(range, key_hw))]
+                                 for qy, qx in itertools.product(*map(range, query_hw))])
+        assert torch.equal(index, expected)
+
+
+def test_offset_index_reproduces_the_official_first_seen_offset_numbering():
+    # the official code numbers offsets in the order a double loop first meets them
+    for resolution, stride in [(5, 1), (5, 2)]:
+        sub = (resolution - 1) // stride + 1
+        seen, idxs = {}, []
+        for p1 in itertools.product(range(sub), range(sub)):
+            for p2 in itertools.product(range(resolution), range(resolution)):
+                offset = (abs(p1[0] * stride - p2[0]), abs(p1[1] * stride - p2[1]))
+                idxs.append(seen.setdefault(offset, len(seen)))
+        official = torch.tensor(idxs).view(sub * sub, resolution * resolution)
+        assert torch.equal(offset_index((sub, sub), (resolution, resolution), stride), official)
+
+
+def test_offset_index_rejects_queries_outside_the_key_grid():
+    with pytest.raises(ValueError, match='outside the key grid'):
+        offset_index((4, 4), (5, 5), 2)
+
+
+def test_bias_table_resize_is_the_identity_at_the_pretraining_grid():
+    table = torch.randn(3, 14 * 14, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(resize_bias_table(table, (14, 14), (14, 14)), table)
+
+
+def test_bias_table_resize_keeps_a_constant_table_constant():
+    table = torch.full((2, 7 * 7), 0.25)
+    resized = resize_bias_table(table, (7, 7), (5, 11))
+    assert resized.shape == (2, 55)
+    torch.testing.assert_close(resized, torch.full_like(resized, 0.25))
+
+
+def test_bias_table_resize_rejects_unknown_modes():
+    with pytest.raises(ValueError, match="'area'"):
+        resize_bias_table(torch.zeros(1, 4), (2, 2), (3, 3), mode='area')
+
+
+@pytest.mark.parametrize('hw', [(4, 4), (3, 6)])
+def test_attention_matches_an_einsum_reference_with_loop_gathered_bias(hw, attention_kernel):
+    torch.manual_seed(0)
+    attn = _randomise(LeViTAttention(16, key_dim=4, num_heads=2, pretrain_hw=4)).eval()
+    x = torch.randn(2, hw[0] * hw[1], 16)
+    qkv = _linear_bn(x, attn.qkv).view(2, -1, 2, 4 + 4 + 8)
+    q, k, v = qkv[..., :4], qkv[..., 4:8], qkv[..., 8:]
+    bias = _loop_bias(_table_at(attn, hw), hw, hw, 1)
+    logits = torch.einsum('bnhd,bmhd->bhnm', q, k) / 2.0 + bias
+    out = torch.einsum('bhnm,bmhd->bnhd', logits.softmax(-1), v).reshape(2, -1, 16)
+    expected = _linear_bn(F.hardswish(out), attn.proj)
+    with torch.no_grad():
+        torch.testing.assert_close(attn(x, hw), expected, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize('hw', [(4, 4), (5, 3)])
+def test_shrink_attention_matches_an_einsum_reference_with_strided_queries(hw, attention_kernel):
+    torch.manual_seed(0)
+    attn = _randomise(LeViTShrinkAttention(8, 12, key_dim=4, num_heads=2, pretrain_hw=4)).eval()
+    x = torch.randn(2, hw[0] * hw[1], 8)
+    kv = _linear_bn(x, attn.kv).view(2, -1, 2, 4 + 16)
+    k, v = kv[..., :4], kv[..., 4:]
+    query_hw = ((hw[0] + 1) // 2, (hw[1] + 1) // 2)
+    picked = [y * hw[1] + x_ for y in range(0, hw[0], 2) for x_ in range(0, hw[1], 2)]
+    q = _linear_bn(x[:, picked], attn.q).view(2, -1, 2, 4)
+    bias = _loop_bias(_table_at(attn, hw), query_hw, hw, 2)
+    logits = torch.einsum('bnhd,bmhd->bhnm', q, k) / 2.0 + bias
+    out = torch.einsum('bhnm,bmhd->bnhd', logits.softmax(-1), v).reshape(2, len(picked), 32)
+    expected = _linear_bn(F.hardswish(out), attn.proj)
+    with torch.no_grad():
+        result, result_hw = attn(x, hw)
+    assert result_hw == query_hw
+    torch.testing.assert_close(result, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_stem_gives_ceil_sized_maps_at_strides_2_4_8_16():
+    stem = LeViTStem(3, 32).eval()
+    with torch.no_grad():
+        maps = stem(torch.randn(1, 3, 37, 50))
+    assert [tuple(m.shape) for m in maps] == [(1, 4, 19, 25), (1, 8, 10, 13), (1, 16, 5, 7),
+                                               (1, 32, 3, 4)]
+
+
+def test_stem_rejects_embed_dims_not_divisible_by_8():
+    with pytest.raises(ValueError, match=r'embed_dim \(20\)'):
+        LeViTStem(3, 20)
+
+
+def test_residual_block_is_the_identity_at_initialisation():
+    # zero-initialised BN weights on the residual branches [paper]
+    block = LeViTBlock(16, key_dim=4, num_heads=2, pretrain_hw=3).eval()
+    x = torch.randn(1, 12, 16)
+    with torch.no_grad():
+        out, hw = block(x, (3, 4))
+    assert hw == (3, 4)
+    torch.testing.assert_close(out, x)
+
+
+def test_fused_conv_bn_equals_the_pair_in_eval():
+    pair = _randomise(ConvBN(3, 5, 3, 2, 1)).eval()
+    x = torch.randn(2, 3, 9, 7)
+    with torch.no_grad():
+        torch.testing.assert_close(pair.fuse()(x), pair(x), rtol=1e-5, atol=1e-5)
+
+
+def test_fused_linear_bn_equals_the_pair_in_eval_on_token_tensors():
+    pair = _randomise(LinearBN(6, 4)).eval()
+    x = torch.randn(2, 5, 6)
+    expected = _linear_bn(x, pair)
+    with torch.no_grad():
+        torch.testing.assert_close(pair(x), expected, rtol=1e-5, atol=1e-5)
+        pair.switch_to_deploy()
+        torch.testing.assert_close(pair(x), expected, rtol=1e-5, atol=1e-5)
+    assert pair.bn is None and pair.linear.bias is not None
+
+
+def test_switch_to_deploy_twice_is_the_same_as_once():
+    pair = _randomise(LinearBN(6, 4)).eval()
+    pair.switch_to_deploy()
+    fused = pair.linear
+    pair.switch_to_deploy()
+    assert pair.linear is fused
+
+
+@pytest.mark.parametrize('norm', [lambda c: nn.LayerNorm(c),
+                                  lambda c: nn.BatchNorm1d(c, track_running_stats=False)])
+def test_a_norm_that_cannot_fold_raises_and_stays_in_place(norm):
+    pair = LinearBN(6, 4, norm_layer=norm).eval()
+    with pytest.raises(TypeError, match='cannot fold'):
+        pair.switch_to_deploy()
+    assert pair.bn is not None
+
+
+def test_mlp_matches_an_einsum_reference():
+    mlp = _randomise(LeViTMlp(6, mlp_ratio=2)).eval()
+    x = torch.randn(2, 3, 6)
+    expected = _linear_bn(F.hardswish(_linear_bn(x, mlp.fc1)), mlp.fc2)
+    with torch.no_grad():
+        torch.testing.assert_close(mlp(x), expected, rtol=1e-5, atol=1e-5)
+
+
+def test_shrink_block_rejects_in_dim_not_divisible_by_key_dim():
+    with pytest.raises(ValueError, match=r'in_dim \(10\).*key_dim \(4\)'):
+        LeViTShrinkBlock(10, 16, key_dim=4)
+
+
+def test_eval_without_grad_reuses_the_gathered_bias():
+    attn = _randomise(LeViTAttention(8, 4, 2, pretrain_hw=3)).eval()
+    with torch.no_grad():
+        first = attn.attention_bias((3, 5), (3, 5))
+        second = attn.attention_bias((3, 5), (3, 5))
+        other = attn.attention_bias((2, 2), (2, 2))
+    assert first is second
+    assert other.shape == (2, 4, 4)
+
+
+def test_in_place_edit_of_the_table_in_eval_changes_the_output_accordingly():
+    attn = _randomise(LeViTAttention(8, 4, 2, pretrain_hw=3)).eval()
+    x = torch.randn(1, 15, 8)
+    with torch.no_grad():
+        attn(x, (3, 5))  # fills the cache
+        attn.attention_biases.mul_(-2.0).add_(1.0)
+        edited = attn(x, (3, 5))
+        fresh = LeViTAttention(8, 4, 2, pretrain_hw=3).eval()
+        fresh.load_state_dict(attn.state_dict())
+        torch.testing.assert_close(edited, fresh(x, (3, 5)))
+
+
+def test_load_state_dict_in_eval_replaces_the_cached_bias():
+    source = _randomise(LeViTAttention(8, 4, 2, pretrain_hw=3), seed=1).eval()
+    target = _randomise(LeViTAttention(8, 4, 2, pretrain_hw=3), seed=2).eval()
+    x = torch.randn(1, 9, 8)
+    with torch.no_grad():
+        target(x, (3, 3))
+        target.load_state_dict(source.state_dict())
+        torch.testing.assert_close(target(x, (3, 3)), source(x, (3, 3)))
+
+
+def test_train_and_eval_switches_clear_the_bias_cache():
+    attn = _randomise(LeViTAttention(8, 4, 2, pretrain_hw=3)).eval()
+    with torch.no_grad():
+        attn.attention_bias((3, 3), (3, 3))
+    assert attn._bias_cache
+    attn.train()
+    assert not attn._bias_cache
+    attn.eval()
+    assert not attn._bias_cache
+
+
+def test_gradients_reach_every_parameter_including_the_resized_bias_table():
+    torch.manual_seed(0)
+    blocks = nn.ModuleList([
+        _randomise(LeViTBlock(16, 4, 2, pretrain_hw=4)),
+        _randomise(LeViTShrinkBlock(16, 24, key_dim=4, pretrain_hw=4))
+    ]).train()
+    out, hw = blocks[0](torch.randn(2, 15, 16), (3, 5))
+    out, hw = blocks[1](out, hw)
+    out.square().mean().backward()
+    for name, param in blocks.named_parameters():
+        assert param.grad is not None and param.grad.abs().sum() > 0, name
+
+
+def test_eval_with_grad_enabled_gives_bias_gradients_twice():
+    attn = _randomise(LeViTAttention(8, 4, 2, pretrain_hw=3)).eval()
+    for _ in range(2):  # a cached graph would fail on the second backward
+        attn.zero_grad()
+        attn(torch.randn(1, 9, 8), (3, 3)).sum().backward()
+        assert attn.attention_biases.grad.abs().sum() > 0
+
+
+def test_bf16_autocast_on_cpu_stays_close_to_float32():
+    torch.manual_seed(0)
+    block = _randomise(LeViTBlock(32, 8, 4, pretrain_hw=4)).eval()
+    x = torch.randn(2, 20, 32)
+    with torch.no_grad():
+        expected, _ = block(x, (4, 5))
+        with torch.autocast('cpu', dtype=torch.bfloat16):
+            low, _ = block(x, (4, 5))
+    assert torch.isfinite(low).all()
+    torch.testing.assert_close(low.float(), expected, rtol=0.05, atol=0.1)
+
+
+def test_drop_path_is_the_identity_in_eval_and_drops_whole_samples_in_training():
+    drop = DropPath(0.5)
+    x = torch.ones(64, 3, 2)
+    assert torch.equal(drop.eval()(x), x)
+    torch.manual_seed(0)
+    out = drop.train()(x)
+    per_sample = out.flatten(1)
+    assert set(per_sample.unique().tolist()) <= {0.0, 2.0}
+    assert (per_sample == per_sample[:, :1]).all()
+
+
+def test_gradients_match_the_einsum_reference_for_input_and_resized_table(attention_kernel):
+    torch.manual_seed(0)
+    attn = _randomise(LeViTAttention(16, key_dim=4, num_heads=2, pretrain_hw=4)).eval()
+    hw = (3, 5)
+    x = torch.randn(2, 15, 16, requires_grad=True)
+    weight = torch.randn(2, 15, 16)
+    (attn(x, hw) * weight).sum().backward()
+    ours = x.grad.clone(), attn.attention_biases.grad.clone()
+    x.grad = None
+    attn.attention_biases.grad = None
+    qkv = _linear_bn(x, attn.qkv).view(2, -1, 2, 16)
+    q, k, v = qkv[..., :4], qkv[..., 4:8], qkv[..., 8:]
+    bias = _loop_bias(_table_at(attn, hw), hw, hw, 1)
+    logits = torch.einsum('bnhd,bmhd->bhnm', q, k) / 2.0 + bias
+    out = torch.einsum('bhnm,bmhd->bnhd', logits.softmax(-1), v).reshape(2, -1, 16)
+    (_linear_bn(F.hardswish(out), attn.proj) * weight).sum().backward()
+    torch.testing.assert_close(ours[0], x.grad, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(ours[1], attn.attention_biases.grad, rtol=1e-4, atol=1e-5)
+
+
+def test_a_deep_copy_starts_with_an_empty_bias_cache():
+    import copy
+    attn = _randomise(LeViTAttention(8, 4, 2, pretrain_hw=3)).eval()
+    with torch.inference_mode():
+        attn.attention_bias((3, 3), (3, 3))
+    clone = copy.deepcopy(attn)
+    assert attn._bias_cache and not clone._bias_cache
+    torch.testing.assert_close(clone.attention_biases, attn.attention_biases)

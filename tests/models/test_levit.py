@@ -1,0 +1,177 @@
+"""mmattn.LeViT backbone: architectures, any input size, deploy form, registry, init, freezing."""
+import itertools
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from mmattn.models.backbones.levit import LeViT
+from mmattn.utils.deploy import switch_to_deploy
+
+# LeViT paper, Table 2: parameters with the two classifier heads (BN + Linear to 1000 each)
+_PAPER_PARAMS_M = {'128s': 7.8, '128': 9.2, '192': 11.0, '256': 18.9, '384': 39.1}
+
+
+def _randomise(model: nn.Module, seed: int = 0) -> nn.Module:
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, tensor in itertools.chain(model.named_parameters(), model.named_buffers()):
+            if name.endswith(('running_var', 'bn.weight')):
+                tensor.copy_(torch.rand(tensor.shape, generator=gen) + 0.5)
+            elif name.endswith(('running_mean', 'bn.bias')):
+                tensor.copy_(torch.randn(tensor.shape, generator=gen) * 0.1)
+            elif name.endswith('attention_biases'):
+                tensor.copy_(torch.randn(tensor.shape, generator=gen))
+    return model
+
+
+def _tiny(**kwargs) -> LeViT:
+    arch = dict(embed_dims=[32, 48, 64], key_dim=8, num_heads=[2, 3, 4], depths=[1, 1, 1])
+    return LeViT(arch, **kwargs)
+
+
+@pytest.mark.parametrize('arch', sorted(_PAPER_PARAMS_M))
+def test_each_arch_has_the_paper_parameter_count(arch):
+    model = LeViT(arch)
+    width = model.arch_settings['embed_dims'][-1]
+    heads = 2 * (width * 1000 + 1000 + 2 * width)
+    total = (sum(p.numel() for p in model.parameters()) + heads) / 1e6
+    assert abs(total - _PAPER_PARAMS_M[arch]) / _PAPER_PARAMS_M[arch] < 0.01
+
+
+def test_a_dict_arch_missing_keys_names_them():
+    with pytest.raises(KeyError, match=r"\['key_dim', 'depths'\]"):
+        LeViT(dict(embed_dims=[32, 48], num_heads=[2, 3]))
+
+
+def test_an_unknown_arch_name_lists_the_known_ones():
+    with pytest.raises(KeyError, match=r"'512'.*'128s'"):
+        LeViT('512')
+
+
+def test_out_of_range_out_indices_are_rejected():
+    with pytest.raises(ValueError, match=r'out_indices entry \(5\)'):
+        _tiny(out_indices=(2, 5))
+
+
+def test_a_non_square_size_not_a_multiple_of_16_gives_ceil_shapes_at_every_level():
+    model = _tiny(out_indices=(0, 1, 2, 3, 4)).eval()
+    with torch.no_grad():
+        outs = model(torch.randn(2, 3, 97, 131))
+    expected = [(2, c, math.ceil(97 / s), math.ceil(131 / s))
+                for c, s in zip([8, 16, 32, 48, 64], [4, 8, 16, 32, 64])]
+    assert [tuple(o.shape) for o in outs] == expected
+    assert model.out_channels == [8, 16, 32, 48, 64]
+
+
+def test_outputs_follow_the_order_of_out_indices_with_negative_indices():
+    model = _tiny(out_indices=(-1, 1)).eval()
+    with torch.no_grad():
+        outs = model(torch.randn(1, 3, 64, 64))
+    assert [o.shape[1] for o in outs] == [64, 16] == model.out_channels
+
+
+@pytest.mark.slow
+def test_levit_128s_runs_at_512x1024_with_every_level_shaped():
+    model = LeViT('128s', out_indices=(0, 1, 2, 3, 4)).eval()
+    with torch.no_grad():
+        outs = model(torch.randn(1, 3, 512, 1024))
+    assert [tuple(o.shape) for o in outs] == [(1, 32, 128, 256), (1, 64, 64, 128),
+                                              (1, 128, 32, 64), (1, 256, 16, 32),
+                                              (1, 384, 8, 16)]
+
+
+def test_deploy_form_equals_training_form_in_eval():
+    model = _randomise(LeViT('128s', out_indices=(0, 1, 2, 3, 4))).eval()
+    x = torch.randn(1, 3, 97, 131)
+    with torch.no_grad():
+        expected = model(x)
+        switch_to_deploy(model)
+        result = model(x)
+    assert not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
+    for fused, unfused in zip(result, expected):
+        scale = unfused.abs().max()
+        assert (fused - unfused).abs().max() <= 1e-4 * scale
+
+
+def test_switch_to_deploy_twice_changes_nothing():
+    model = _randomise(_tiny()).eval()
+    model.switch_to_deploy()
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    model.switch_to_deploy()
+    assert all(torch.equal(state[k], v) for k, v in model.state_dict().items())
+
+
+def test_switch_to_deploy_refuses_training_mode():
+    with pytest.raises(RuntimeError, match='eval mode'):
+        _tiny().train().switch_to_deploy()
+
+
+def test_an_unfoldable_norm_raises_and_leaves_the_model_untouched():
+    model = _tiny(norm_cfg=dict(type='GN', num_groups=4)).eval()
+    with pytest.raises(TypeError, match=r'stem\.conv1\.bn.*GroupNorm'):
+        model.switch_to_deploy()
+    assert sum(isinstance(m, nn.GroupNorm) for m in model.modules()) == 4 + 3 * 4 + 2 * 5
+    assert not model.deploy
+
+
+def test_loading_other_weights_in_eval_changes_the_output_to_theirs():
+    source = _randomise(_tiny(), seed=1).eval()
+    target = _randomise(_tiny(), seed=2).eval()
+    x = torch.randn(1, 3, 80, 112)
+    with torch.no_grad():
+        target(x)  # fills the bias caches at this size
+        target.load_state_dict(source.state_dict())
+        for ours, theirs in zip(target(x), source(x)):
+            torch.testing.assert_close(ours, theirs)
+
+
+def test_gradients_reach_every_parameter_in_training_at_an_odd_size():
+    model = _randomise(_tiny(out_indices=(0, 1, 2, 3, 4), drop_path_rate=0.1)).train()
+    torch.manual_seed(0)
+    outs = model(torch.randn(2, 3, 75, 99))
+    sum(o.square().mean() for o in outs).backward()
+    for name, param in model.named_parameters():
+        assert param.grad is not None and torch.isfinite(param.grad).all(), name
+        assert param.grad.abs().sum() > 0, name
+
+
+def test_bf16_autocast_output_is_finite_and_close_to_float32():
+    model = _randomise(_tiny()).eval()
+    x = torch.randn(1, 3, 96, 80)
+    with torch.no_grad():
+        expected = model(x)
+        with torch.autocast('cpu', dtype=torch.bfloat16):
+            low = model(x)
+    for lo, hi in zip(low, expected):
+        assert torch.isfinite(lo).all()
+        assert (lo.float() - hi).abs().max() <= 0.05 * hi.abs().max()
+
+
+def test_frozen_stages_and_norm_eval_hold_in_training_mode():
+    model = _tiny(frozen_stages=1, norm_eval=True).train()
+    frozen = [p.requires_grad for p in itertools.chain(model.stem.parameters(),
+                                                       model.stages[0].parameters())]
+    assert not any(frozen)
+    assert all(p.requires_grad for p in model.stages[1].parameters())
+    assert all(not m.training for m in model.modules()
+               if isinstance(m, nn.modules.batchnorm._BatchNorm))
+
+
+def test_builds_by_plain_and_scoped_name_from_mmdet_and_mmseg_registries():
+    from mmdet.registry import MODELS as DET_MODELS
+    from mmseg.registry import MODELS as SEG_MODELS
+    arch = dict(embed_dims=[32, 48, 64], key_dim=8, num_heads=[2, 3, 4], depths=[1, 1, 1])
+    for registry, name in itertools.product([DET_MODELS, SEG_MODELS], ['LeViT', 'mmattn.LeViT']):
+        assert isinstance(registry.build(dict(type=name, arch=arch)), LeViT)
+
+
+def test_pretrained_init_cfg_loads_a_converted_checkpoint_file(tmp_path):
+    source = _randomise(_tiny(), seed=3)
+    path = tmp_path / 'levit_mmattn.pth'
+    torch.save({'state_dict': source.state_dict()}, path)
+    model = _tiny(init_cfg=dict(type='Pretrained', checkpoint=str(path)))
+    model.init_weights()
+    for key, value in source.state_dict().items():
+        assert torch.equal(model.state_dict()[key], value), key
