@@ -1,1 +1,2 @@
 """Registered OpenMMLab adapters."""
+from .ea_head import EAHead  # noqa: F401

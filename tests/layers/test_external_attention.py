@@ -1,0 +1,292 @@
+"""External Attention operator: against an independent loop reference, plus its properties."""
+import functools
+
+import pytest
+import torch
+from torch import nn
+
+from mmattn.layers import ExternalAttention, MultiHeadExternalAttention
+from mmattn.layers.external_attention import build_norm
+
+
+def _randomise_norm(norm: nn.Module, generator: torch.Generator) -> None:
+    """Non-trivial BN statistics and affine parameters, so that folding them is really tested."""
+    with torch.no_grad():
+        if getattr(norm, 'weight', None) is not None:
+            norm.weight.copy_(torch.rand(norm.weight.shape, generator=generator) + 0.5)
+            norm.bias.copy_(torch.randn(norm.bias.shape, generator=generator))
+        if getattr(norm, 'running_mean', None) is not None:
+            norm.running_mean.copy_(torch.randn(norm.running_mean.shape, generator=generator))
+            norm.running_var.copy_(torch.rand(norm.running_var.shape, generator=generator) + 0.5)
+
+
+def _make(channels=8, num_memory=6, num_heads=None, norm_cfg=dict(type='BN'), seed=0, **kwargs):
+    torch.manual_seed(seed)
+    if num_heads is None:
+        module = ExternalAttention(channels, num_memory=num_memory, norm_cfg=norm_cfg, **kwargs)
+    else:
+        module = MultiHeadExternalAttention(channels, num_heads=num_heads, num_memory=num_memory,
+                                            norm_cfg=norm_cfg, **kwargs)
+    _randomise_norm(module.out_norm, torch.Generator().manual_seed(seed + 1))
+    return module.eval()
+
+
+def _reference(module: MultiHeadExternalAttention, x: torch.Tensor):
+    """Plain loops in float64 over batch, heads, memory units and pixels (eval-mode BN)."""
+    x = x.double()
+    batch, channels, height, width = x.shape
+    heads, mem, head_ch = module.num_heads, module.num_memory, module.head_channels
+    n_pix = height * width
+    w_in = module.in_proj.weight[:, :, 0, 0].double()
+    b_in = module.in_proj.bias.double()
+    w_k = module.memory_keys.weight[:, :, 0].double()  # S, d
+    w_v = module.memory_values.weight[:, :, 0].double()  # d, S
+    w_out = module.out_proj.weight[:, :, 0, 0].double()
+    bn = module.out_norm
+    pixels = x.reshape(batch, channels, n_pix)
+    out = torch.zeros_like(x)
+    maps = torch.zeros(batch, heads, mem, n_pix, dtype=torch.float64)
+    for b in range(batch):
+        feats = w_in @ pixels[b] + b_in[:, None]  # C, N
+        heads_out = []
+        for h in range(heads):
+            f_h = feats[h * head_ch:(h + 1) * head_ch]  # d, N
+            logits = torch.zeros(mem, n_pix, dtype=torch.float64)
+            for s in range(mem):
+                for n in range(n_pix):
+                    logits[s, n] = (w_k[s] * f_h[:, n]).sum()
+            exp = torch.exp(logits - logits.max(dim=1, keepdim=True).values)
+            over_pixels = exp / exp.sum(dim=1, keepdim=True)
+            attn = over_pixels / (over_pixels.sum(dim=0, keepdim=True) + 1e-9)
+            maps[b, h] = attn
+            heads_out.append(w_v @ attn)  # d, N
+        y = w_out @ torch.cat(heads_out, dim=0)  # C, N
+        y = (y - bn.running_mean.double()[:, None]) / torch.sqrt(
+            bn.running_var.double()[:, None] + bn.eps)
+        y = y * bn.weight.double()[:, None] + bn.bias.double()[:, None]
+        out[b] = torch.relu(y.reshape(channels, height, width) + x[b])
+    return out, maps
+
+
+def test_forward_matches_loop_reference_of_the_formula():
+    module = _make()
+    x = torch.randn(2, 8, 3, 5, generator=torch.Generator().manual_seed(3))
+    expected, _ = _reference(module, x)
+    with torch.no_grad():
+        torch.testing.assert_close(module(x).double(), expected, rtol=1e-4, atol=1e-5)
+
+
+def test_attention_map_matches_loop_reference():
+    module = _make()
+    x = torch.randn(2, 8, 4, 3, generator=torch.Generator().manual_seed(4))
+    _, expected_maps = _reference(module, x)
+    with torch.no_grad():
+        attn = module.attention_map(x)
+    assert attn.shape == (2, 6, 12)
+    torch.testing.assert_close(attn.double(), expected_maps[:, 0], rtol=1e-4, atol=1e-6)
+
+
+def test_multi_head_forward_matches_loop_reference():
+    module = _make(channels=12, num_memory=5, num_heads=3)
+    x = torch.randn(2, 12, 3, 4, generator=torch.Generator().manual_seed(5))
+    expected, expected_maps = _reference(module, x)
+    with torch.no_grad():
+        torch.testing.assert_close(module(x).double(), expected, rtol=1e-4, atol=1e-5)
+        torch.testing.assert_close(module.attention_map(x).double(), expected_maps,
+                                   rtol=1e-4, atol=1e-6)
+
+
+def test_multi_head_with_one_head_equals_external_attention():
+    single = _make(channels=8, num_memory=4)
+    multi = _make(channels=8, num_memory=4, num_heads=1, seed=9)
+    multi.load_state_dict(single.state_dict())
+    x = torch.randn(2, 8, 5, 5)
+    with torch.no_grad():
+        torch.testing.assert_close(multi(x), single(x))
+
+
+def test_attention_map_sums_to_one_over_memory_units_at_every_pixel():
+    module = _make(num_heads=2, num_memory=7)
+    x = torch.randn(3, 8, 6, 5)
+    with torch.no_grad():
+        attn = module.attention_map(x)  # B, heads, S, N
+    assert (attn >= 0).all()
+    # Exactly 1 - 1e-9 / (column sum + 1e-9): the guard only shows where every unit is tiny.
+    torch.testing.assert_close(attn.sum(dim=2), torch.ones(3, 2, 30), rtol=0, atol=1e-5)
+
+
+def test_outputs_are_batch_independent_in_eval_mode():
+    module = _make(num_heads=2)
+    x = torch.randn(4, 8, 5, 6)
+    with torch.no_grad():
+        together = module(x)
+        alone = torch.cat([module(x[i:i + 1]) for i in range(4)])
+    torch.testing.assert_close(together, alone, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize('height,width', [(1, 1), (1, 9), (7, 3), (13, 11)])
+def test_any_height_and_width_keeps_the_shape(height, width):
+    module = _make()
+    x = torch.randn(2, 8, height, width)
+    with torch.no_grad():
+        out = module(x)
+    assert out.shape == x.shape
+    assert torch.isfinite(out).all()
+
+
+def test_gradients_reach_every_parameter_and_the_input():
+    module = _make(num_heads=2).train()
+    x = torch.randn(2, 8, 4, 4, requires_grad=True)
+    module(x).square().mean().backward()
+    for name, param in module.named_parameters():
+        assert param.grad is not None and torch.isfinite(param.grad).all(), name
+        assert param.grad.abs().sum() > 0, name
+    assert x.grad.abs().sum() > 0
+
+
+def test_gradient_matches_finite_differences_in_double():
+    module = _make(channels=4, num_memory=3).double()
+    x = torch.randn(1, 4, 2, 3, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(module, (x,), eps=1e-6, atol=1e-5)
+
+
+def test_fp16_autocast_gives_finite_outputs_where_naive_fp16_normalisation_gives_nan():
+    module = _make(channels=8, num_memory=4)
+    # 64x64 pixels and a large input spread the pixel softmax so far that, in fp16, some pixels
+    # get 0 from every memory unit: 0 / (0 + 1e-9 rounded to 0) = NaN.
+    x = torch.randn(1, 8, 64, 64, generator=torch.Generator().manual_seed(0)) * 30
+    with torch.no_grad():
+        logits = module._memory_logits(x).half()
+        naive = logits.softmax(dim=-1)
+        naive = naive / (naive.sum(dim=-2, keepdim=True) + torch.tensor(1e-9, dtype=torch.half))
+        assert torch.isnan(naive).any(), 'the input does not exercise the fp16 hazard'
+        with torch.autocast('cpu', dtype=torch.float16):
+            out = module(x)
+            attn = module.attention_map(x)
+    assert torch.isfinite(out).all()
+    assert attn.dtype == torch.float32
+    assert torch.isfinite(attn).all() and attn.min() >= 0 and attn.max() <= 1
+
+
+def test_bf16_autocast_training_step_has_finite_loss_and_gradients():
+    module = _make(num_heads=2).train()
+    x = torch.randn(2, 8, 16, 16) * 10
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        loss = module(x).float().square().mean()
+    loss.backward()
+    assert torch.isfinite(loss)
+    assert all(torch.isfinite(p.grad).all() for p in module.parameters())
+
+
+def test_value_memory_starts_as_key_memory_transposed_but_is_a_separate_parameter():
+    module = ExternalAttention(8, num_memory=6)
+    torch.testing.assert_close(module.memory_values.weight,
+                               module.memory_keys.weight.transpose(0, 1))
+    assert module.memory_values.weight.data_ptr() != module.memory_keys.weight.data_ptr()
+
+
+def test_zero_init_norm_makes_a_fresh_module_the_identity_on_non_negative_inputs():
+    module = ExternalAttention(8, num_memory=6, zero_init_norm=True).eval()
+    x = torch.rand(2, 8, 4, 4)
+    with torch.no_grad():
+        torch.testing.assert_close(module(x), x)
+
+
+def test_without_residual_and_activation_output_is_the_normalised_readout():
+    module = _make(residual=False, with_act=False)
+    x = torch.randn(2, 8, 3, 3)
+    expected, _ = _reference(module, x)  # relu(y + x) in the reference
+    with torch.no_grad():
+        out = module(x)
+    assert (out < 0).any()
+    torch.testing.assert_close(torch.relu(out + x).double(), expected, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize('num_heads,norm_cfg', [
+    (None, dict(type='BN')),
+    (2, dict(type='BN')),
+    (2, dict(type='GN', num_groups=4)),
+    (None, None),
+])
+def test_deploy_form_equals_training_form_in_eval(num_heads, norm_cfg):
+    module = _make(num_heads=num_heads, norm_cfg=norm_cfg)
+    x = torch.randn(2, 8, 5, 4)
+    with torch.no_grad():
+        before_out, before_map = module(x), module.attention_map(x)
+        module.switch_to_deploy()
+        after_out, after_map = module(x), module.attention_map(x)
+    torch.testing.assert_close(after_out, before_out, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(after_map, before_map, rtol=1e-4, atol=1e-6)
+
+
+def test_switch_to_deploy_is_idempotent_and_drops_the_training_branches():
+    module = _make(num_heads=2)
+    x = torch.randn(1, 8, 3, 3)
+    module.switch_to_deploy()
+    with torch.no_grad():
+        once = module(x)
+    module.switch_to_deploy()
+    with torch.no_grad():
+        torch.testing.assert_close(module(x), once)
+    names = {name for name, _ in module.named_children()}
+    assert not names & {'in_proj', 'memory_keys', 'memory_values', 'out_proj'}
+    assert isinstance(module.out_norm, nn.Identity)  # BN folded into fused_values
+
+
+def test_deploy_keeps_a_group_norm_it_cannot_fold():
+    module = _make(norm_cfg=dict(type='GN', num_groups=2))
+    module.switch_to_deploy()
+    assert isinstance(module.out_norm, nn.GroupNorm)
+
+
+@pytest.mark.parametrize('norm,expected_type', [
+    (dict(type='BN'), nn.BatchNorm2d),
+    (dict(type='BN2d', momentum=0.01), nn.BatchNorm2d),
+    (dict(type='SyncBN'), nn.SyncBatchNorm),
+    (dict(type='GN', num_groups=4), nn.GroupNorm),
+    (dict(type='IN', affine=True), nn.InstanceNorm2d),
+    (nn.BatchNorm2d, nn.BatchNorm2d),
+    (functools.partial(nn.GroupNorm, 2), nn.GroupNorm),
+    (None, nn.Identity),
+])
+def test_norm_accepts_mmcv_dicts_torch_classes_and_factories(norm, expected_type):
+    layer = build_norm(norm, 8)
+    assert type(layer) is expected_type
+    assert layer(torch.randn(2, 8, 3, 3)).shape == (2, 8, 3, 3)
+
+
+def test_norm_dict_options_reach_the_torch_layer():
+    layer = build_norm(dict(type='BN', momentum=0.01, eps=1e-3, requires_grad=False), 8)
+    assert layer.momentum == 0.01 and layer.eps == 1e-3
+    assert not any(p.requires_grad for p in layer.parameters())
+    group = build_norm(dict(type='GN', num_groups=2), 8)
+    assert group.num_groups == 2
+
+
+@pytest.mark.parametrize('norm,error,message', [
+    (dict(type='Foo'), KeyError, "unknown norm type 'Foo'"),
+    (dict(momentum=0.1), KeyError, "has no 'type' key"),
+    (dict(type='GN'), KeyError, 'GN needs num_groups'),
+    (dict(type='GN', num_groups=3), ValueError, r'channels \(8\) must be divisible by num_groups'),
+    ('BN', TypeError, 'must be a dict, a callable or None'),
+])
+def test_bad_norm_specs_raise_clear_errors(norm, error, message):
+    with pytest.raises(error, match=message):
+        build_norm(norm, 8)
+
+
+def test_channels_not_divisible_by_heads_raise_a_clear_error():
+    with pytest.raises(ValueError, match=r'channels \(10\) must be divisible by num_heads \(4\)'):
+        MultiHeadExternalAttention(10, num_heads=4)
+
+
+def test_input_with_wrong_channels_raises_a_clear_error():
+    module = ExternalAttention(8)
+    with pytest.raises(ValueError,
+                       match=r'expected a \(B, 8, H, W\) input, got shape \(1, 4, 2, 2\)'):
+        module(torch.randn(1, 4, 2, 2))
+
+
+def test_external_attention_refuses_num_heads():
+    with pytest.raises(TypeError, match='use MultiHeadExternalAttention'):
+        ExternalAttention(8, num_heads=2)
