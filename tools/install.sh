@@ -81,7 +81,7 @@ install_mmcv() {
     | sed -E 's/(^| )-g[0-9]?( |$)/ /g')
   flags="$flags -g0"
   say "   building mmcv 2.1.0 with its C++ ops, flags: $flags"
-  say "   (first time: ~15-20 min on 2 cores; log: $log)"
+  say "   (a first build takes ~15 min on 2 cores, a cached wheel seconds; log: $log)"
   CFLAGS="$flags" CXXFLAGS="$flags" MMCV_WITH_OPS=1 \
     MAX_JOBS="${MMATTN_JOBS:-$(nproc)}" \
     "$py" -m pip install --disable-pip-version-check -v --no-build-isolation mmcv==2.1.0 \
