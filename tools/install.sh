@@ -103,7 +103,7 @@ install_test_tools() {
   # timm is a test oracle only. Its declared torchvision dependency would pull the registry's
   # CUDA build (which does not import on CPU torch), so timm goes in without dependencies and
   # its remaining ones are listed explicitly.
-  pip_install -q pytest pyyaml huggingface_hub safetensors
+  pip_install -q -r "$repo/requirements/tests.txt"
   pip_install -q --no-deps timm
 }
 

@@ -142,25 +142,30 @@ def _seg_dataset(original: dict, data: dict, train: bool) -> dict:
                 pipeline=copy.deepcopy(inner['pipeline']), **extra)
 
 
-def _evaluators(evaluator: Union[dict, Sequence[dict]], scope: str, paths: dict) -> Any:
+def _evaluators(evaluator: Union[dict, Sequence[dict]], scope: str, paths: dict,
+                out_dir: str) -> Any:
+    """Point the evaluators at the synthetic annotations; what they write goes to out_dir."""
     items = [evaluator] if isinstance(evaluator, dict) else list(evaluator)
     out = []
     for item in items:
         item = copy.deepcopy(item)
         if scope == 'mmdet' and 'ann_file' in item:
             item['ann_file'] = osp.join(paths['data_root'], paths['val_ann'])
-            item['format_only'] = False
-            item.pop('outfile_prefix', None)
-        if scope == 'mmseg':
-            item['format_only'] = False
-            item.pop('output_dir', None)
+            if item.get('outfile_prefix'):
+                item['outfile_prefix'] = osp.join(out_dir, 'results')
+        if scope == 'mmseg' and item.get('output_dir'):
+            item['output_dir'] = osp.join(out_dir, 'png')
         out.append(item)
     return out if len(out) > 1 else out[0]
 
 
 def shrink_config(cfg: Config, data_root: str, *, max_side: int = 128, crop_side: int = 64,
-                  iters: int = 1) -> Config:
-    """Rewrite ``cfg`` in place for a smoke run on the synthetic data under ``data_root``."""
+                  iters: int = 1, out_dir: Optional[str] = None) -> Config:
+    """Rewrite ``cfg`` in place for a smoke run on the synthetic data under ``data_root``.
+
+    Evaluators keep their mode: a ``format_only`` test set (a server submission) is formatted,
+    into ``out_dir`` (default ``{data_root}/outputs``), instead of scored.
+    """
     scope = host_library(cfg)
     data = make_synthetic_data(data_root)
     for split in ('train', 'val', 'test'):
@@ -178,7 +183,8 @@ def shrink_config(cfg: Config, data_root: str, *, max_side: int = 128, crop_side
         loader.persistent_workers = False
     for key in ('val_evaluator', 'test_evaluator'):
         if cfg.get(key) is not None:
-            cfg[key] = _evaluators(cfg[key], scope, data['coco'])
+            cfg[key] = _evaluators(cfg[key], scope, data['coco'],
+                                   out_dir or osp.join(data_root, 'outputs'))
     for key in ('train_dataloader', 'val_dataloader', 'test_dataloader', 'tta_pipeline'):
         if cfg.get(key) is not None:
             _shrink_node(cfg[key], max_side, crop_side)
@@ -228,7 +234,8 @@ def run_smoke_test(config: Union[str, Config], work_dir: str, deploy: bool = Fal
     from mmengine.runner import Runner
 
     cfg = Config.fromfile(config) if isinstance(config, str) else copy.deepcopy(config)
-    shrink_config(cfg, data_root or osp.join(work_dir, 'synthetic'), iters=iters)
+    shrink_config(cfg, data_root or osp.join(work_dir, 'synthetic'), iters=iters,
+                  out_dir=osp.join(work_dir, 'outputs'))
     cfg.work_dir = work_dir
     if amp:
         cfg.optim_wrapper.type = 'BF16OptimWrapper'

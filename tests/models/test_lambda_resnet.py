@@ -1,0 +1,228 @@
+"""LambdaResNet: placement, paper parity, host-ResNet features and ImageNet checkpoint loading."""
+from unittest import mock
+
+import pytest
+import torch
+from mmdet.registry import MODELS as MMDET_MODELS
+from mmseg.models.backbones import ResNet, ResNetV1c
+from mmseg.registry import MODELS as MMSEG_MODELS
+from torch import nn
+
+import mmattn  # noqa: F401  (registers the models)
+from mmattn.layers import LambdaLayer
+from mmattn.models.backbones import LambdaResNet
+
+SMALL = dict(depth=50, base_channels=16, stem_channels=16)  # ResNet-50 layout, 1/4 the width
+
+
+def _lambda_names(model: nn.Module):
+    return [name for name, module in model.named_modules() if isinstance(module, LambdaLayer)]
+
+
+def test_all_3x3_replaced_lambda_resnet50_has_the_paper_parameter_count():
+    # paper: 15.0M with a 1000-class fc (2048 * 1000 + 1000 = 2.05M); the backbone has no fc
+    model = LambdaResNet(depth=50, lambda_stages=(True, True, True, True))
+    params = sum(p.numel() for p in model.parameters())
+    assert abs(params - (15.0e6 - 2.049e6)) / (15.0e6 - 2.049e6) < 0.02
+    assert len(_lambda_names(model)) == 16  # every Bottleneck: 3 + 4 + 6 + 3
+
+
+@pytest.mark.parametrize('depth, c4_blocks', [(50, [5]), (101, [7, 14, 22]),
+                                              (152, [5, 11, 17, 23, 29, 35])])
+def test_paper_hybrid_presets_put_lambda_layers_in_c4_and_every_c5_block(depth, c4_blocks):
+    model = LambdaResNet(depth=depth)
+    expected = [f'layer3.{i}.conv2' for i in c4_blocks] + [f'layer4.{i}.conv2' for i in range(3)]
+    assert _lambda_names(model) == expected
+    assert list(model.lambda_layers()) == expected
+
+
+def test_lambda_blocks_choose_blocks_within_chosen_stages():
+    model = LambdaResNet(**SMALL, lambda_stages=(False, True, False, True),
+                         lambda_blocks=(None, (0, -1), None, (1, )))
+    assert _lambda_names(model) == ['layer2.0.conv2', 'layer2.3.conv2', 'layer4.1.conv2']
+    assert model.layer2[0].conv2.stride == 2  # the strided block keeps its stride
+    assert isinstance(model.layer2[1].conv2, nn.Conv2d)
+
+
+def test_lambda_layers_use_the_paper_defaults_and_the_block_channels():
+    model = LambdaResNet(**SMALL, lambda_stages=(False, False, True, False),
+                         lambda_blocks=(None, None, (0, ), None))
+    layer = model.layer3[0].conv2
+    assert (layer.in_channels, layer.out_channels, layer.stride) == (64, 64, 2)
+    assert (layer.dim_k, layer.heads, layer.dim_u, layer.r) == (16, 4, 1, 23)
+
+
+def test_lambda_cfg_reaches_every_lambda_layer():
+    model = LambdaResNet(**SMALL, lambda_cfg=dict(dim_k=8, heads=2, dim_u=2, r=7))
+    for layer in model.lambda_layers().values():
+        assert (layer.dim_k, layer.heads, layer.dim_u, layer.r) == (8, 2, 2, 7)
+
+
+def test_outputs_have_the_shapes_of_the_plain_resnet_at_odd_sizes():
+    torch.manual_seed(0)
+    kwargs = dict(SMALL, out_indices=(0, 1, 2, 3))
+    lambda_model = LambdaResNet(**kwargs, lambda_stages=(True, True, True, True)).eval()
+    plain = ResNet(**kwargs)
+    plain.eval()  # mmseg's ResNet.train() returns None
+    x = torch.randn(1, 3, 67, 45)
+    with torch.no_grad():
+        assert [o.shape for o in lambda_model(x)] == [o.shape for o in plain(x)]
+
+
+def test_deep_stem_and_dilations_work_as_in_mmseg_resnetv1c_d8():
+    kwargs = dict(depth=50, base_channels=16, stem_channels=16, dilations=(1, 1, 2, 4),
+                  strides=(1, 2, 1, 1), contract_dilation=True)
+    model = LambdaResNet(deep_stem=True, **kwargs).eval()
+    plain = ResNetV1c(**kwargs)
+    plain.eval()
+    x = torch.randn(1, 3, 40, 56)
+    assert hasattr(model, 'stem')
+    with torch.no_grad():
+        shapes = [o.shape for o in model(x)]
+    assert shapes == [o.shape for o in plain(x)]
+    assert shapes[-1][-2:] == (5, 7)  # output stride 8
+
+
+def test_backward_with_checkpointing_gives_finite_gradients():
+    torch.manual_seed(0)
+    model = LambdaResNet(**SMALL, with_cp=True).train()
+    x = torch.randn(2, 3, 32, 40, requires_grad=True)
+    sum(o.mean() for o in model(x)).backward()
+    for name, layer in model.lambda_layers().items():
+        assert torch.isfinite(layer.position_embeddings.grad).all(), name
+        assert layer.position_embeddings.grad.abs().sum() > 0, name
+
+
+@pytest.mark.parametrize('registry', [MMDET_MODELS, MMSEG_MODELS], ids=['mmdet', 'mmseg'])
+@pytest.mark.parametrize('type_name', ['LambdaResNet', 'mmattn.LambdaResNet'])
+def test_builds_from_mmdet_and_mmseg_registries(registry, type_name):
+    model = registry.build(dict(type=type_name, **SMALL))
+    assert isinstance(model, LambdaResNet)
+
+
+def test_norm_eval_freezes_resnet_norms_but_not_the_new_lambda_norms():
+    model = LambdaResNet(**SMALL, norm_eval=True).train()
+    assert not model.layer3[0].bn2.training
+    for layer in model.lambda_layers().values():
+        assert layer.norm_queries.training and layer.norm_values.training
+    frozen = LambdaResNet(**SMALL, norm_eval=True, lambda_norm_eval=True).train()
+    for layer in frozen.lambda_layers().values():
+        assert not layer.norm_queries.training and not layer.norm_values.training
+
+
+def test_frozen_stages_freeze_the_lambda_layers_they_contain():
+    model = LambdaResNet(**SMALL, frozen_stages=3, norm_eval=True).train()
+    c4 = model.layer3[5].conv2
+    assert not any(p.requires_grad for p in c4.parameters())
+    assert not c4.norm_queries.training
+    assert all(p.requires_grad for p in model.layer4[0].conv2.parameters())
+
+
+def test_lambda_norms_follow_norm_cfg_but_always_learn():
+    model = LambdaResNet(**SMALL, norm_cfg=dict(type='SyncBN', requires_grad=False))
+    layer = model.layer4[0].conv2
+    assert isinstance(layer.norm_queries, nn.SyncBatchNorm)
+    assert layer.norm_values.weight.requires_grad
+    assert not model.layer4[0].bn2.weight.requires_grad
+
+
+def test_init_weights_keeps_the_lambda_layers_own_init():
+    torch.manual_seed(0)
+    model = LambdaResNet(**SMALL)
+    model.init_weights()
+    keys = model.layer4[0].conv2.to_keys.weight  # in_channels 128 -> std 128 ** -0.5
+    # ResNet's Kaiming (fan_out = 16 outputs) would give std (2 / 16) ** 0.5 = 0.35
+    assert abs(keys.std().item() - 128**-0.5) < 0.02
+    assert model.layer4[0].conv1.weight.std() > 0  # ResNet's own init ran too
+
+
+def _resnet_checkpoint(tmp_path, prefix='', with_classifier=True, edit=None):
+    torch.manual_seed(1)
+    resnet = ResNet(**SMALL)
+    state = {prefix + key: value for key, value in resnet.state_dict().items()}
+    if with_classifier:
+        state[prefix.replace('backbone.', 'head.') + 'fc.weight'] = torch.randn(10, 512)
+        state[prefix.replace('backbone.', 'head.') + 'fc.bias'] = torch.randn(10)
+    if edit is not None:
+        edit(state)
+    path = str(tmp_path / 'resnet.pth')
+    torch.save(dict(state_dict=state, meta=dict()), path)
+    return path, resnet.state_dict()
+
+
+def _load(path, **init):
+    model = LambdaResNet(**SMALL, init_cfg=dict(type='Pretrained', checkpoint=path, **init))
+    prefixes = tuple(f'{name}.' for name in model.lambda_layer_names)
+    lambda_before = {k: v.clone() for k, v in model.state_dict().items() if k.startswith(prefixes)}
+    with mock.patch('mmattn.models.backbones.lambda_resnet.print_log') as log:
+        model.init_weights()
+    return model, lambda_before, log
+
+
+def test_imagenet_resnet_checkpoint_loads_every_remaining_weight(tmp_path):
+    path, resnet_state = _resnet_checkpoint(tmp_path)
+    model, lambda_before, _ = _load(path)
+    own = model.state_dict()
+    replaced = {f'{name}.weight' for name in model.lambda_layer_names}
+    for key, value in resnet_state.items():
+        if key not in replaced:
+            torch.testing.assert_close(own[key], value, msg=key)
+    for key, value in lambda_before.items():  # lambda layers keep their fresh init
+        torch.testing.assert_close(own[key], value, msg=key)
+
+
+def test_replaced_convs_are_listed_in_one_log_message(tmp_path):
+    path, _ = _resnet_checkpoint(tmp_path)
+    model, _, log = _load(path)
+    assert log.call_count == 1
+    message = log.call_args.args[0]
+    for name in model.lambda_layer_names:
+        assert f'{name}.weight' in message
+    assert 'fc.weight' in message and 'classifier' in message
+
+
+def test_checkpoint_with_a_backbone_prefix_loads_with_prefix(tmp_path):
+    path, resnet_state = _resnet_checkpoint(tmp_path, prefix='backbone.')
+    model, _, _ = _load(path, prefix='backbone.')
+    torch.testing.assert_close(model.state_dict()['layer1.0.conv1.weight'],
+                               resnet_state['layer1.0.conv1.weight'])
+
+
+@pytest.mark.parametrize('edit, message', [
+    (lambda s: s.pop('layer1.0.conv1.weight'), 'missing in the checkpoint: layer1.0.conv1.weight'),
+    (lambda s: s.__setitem__('layer5.0.conv1.weight', torch.zeros(1)),
+     'unexpected in the checkpoint: layer5.0.conv1.weight'),
+    (lambda s: s.__setitem__('layer2.0.conv1.weight', torch.zeros(32, 64, 3, 3)),
+     r'shape mismatch: layer2.0.conv1.weight: checkpoint \(32, 64, 3, 3\)'),
+    (lambda s: s.__setitem__('layer4.0.conv2.to_keys.weight', torch.zeros(16, 128, 1, 1)),
+     'lambda layers only partly in the checkpoint: layer4.0.conv2'),
+], ids=['missing', 'unexpected', 'shape', 'partial-lambda'])
+def test_any_other_checkpoint_mismatch_is_an_error(tmp_path, edit, message):
+    path, _ = _resnet_checkpoint(tmp_path, edit=edit)
+    with pytest.raises(RuntimeError, match=message):
+        _load(path)
+
+
+def test_a_lambda_resnet_checkpoint_loads_its_lambda_layers(tmp_path):
+    source = LambdaResNet(**SMALL)
+    path = str(tmp_path / 'lambda.pth')
+    torch.save(source.state_dict(), path)
+    model, _, log = _load(path)
+    key = 'layer4.0.conv2.position_embeddings'
+    torch.testing.assert_close(model.state_dict()[key], source.state_dict()[key])
+    assert '4 lambda layers loaded' in log.call_args.args[0]
+
+
+@pytest.mark.parametrize('kwargs, message', [
+    (dict(depth=18), 'depth 18 uses BasicBlock'),
+    (dict(depth=34, lambda_stages=(True, ) * 4), 'depth 34 uses BasicBlock'),
+    (dict(SMALL, lambda_stages=(True, True)), r'needs one flag per stage \(4 stages\)'),
+    (dict(SMALL, lambda_stages=(True, ) * 4, lambda_blocks=(None, (4, ), None, None)),
+     'index 4 is out of range for layer2, which has 4 blocks'),
+    (dict(SMALL, lambda_cfg=dict(stride=2)), "must not set 'stride'"),
+    (dict(SMALL, lambda_preset='c5'), "lambda_preset \\('c5'\\) must be"),
+    (dict(SMALL, lambda_stages=(False, ) * 4), 'no lambda layer was placed'),
+])
+def test_invalid_placements_raise_errors_naming_the_value(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        LambdaResNet(**kwargs)
