@@ -1,11 +1,13 @@
 # The demo of README.md (tools/demo.py): EANet (External Attention head) on a half-width
-# ResNet-18-D8 (base_channels=32: stages of 32/64/128/256 channels), trained from scratch on the synthetic ADE20K-style set that tools/demo.py writes, 64x96 images,
-# 5 classes. Small enough for 2 CPU cores; the recipe otherwise follows mmseg's (SGD, poly LR,
+# ResNet-18-D8 (base_channels=32: stages of 32/64/128/256 channels), trained from scratch on the
+# synthetic ADE20K-style set that tools/demo.py writes (64x96 images). Small enough for 2 CPU cores; the recipe otherwise follows mmseg's (SGD, poly LR,
 # auxiliary FCN head, IoUMetric).
 _base_ = ['mmseg::_base_/default_runtime.py']
 custom_imports = dict(imports=['mmattn'], allow_failed_imports=False)
 
-classes = ('wall', 'building', 'sky', 'floor', 'tree')
+# The set's label 0 ("other" in ADE20K's convention) is learnt here as a background class,
+# so predictions are complete maps: reduce_zero_label=False, 6 classes.
+classes = ('background', 'wall', 'building', 'sky', 'floor', 'tree')
 data_root = 'work_dirs/demo/data'
 crop_size = (64, 96)
 norm_cfg = dict(type='BN', requires_grad=True)
@@ -34,7 +36,7 @@ model = dict(
 
 dataset = dict(
     type='BaseSegDataset', data_root=data_root, metainfo=dict(classes=classes),
-    img_suffix='.jpg', seg_map_suffix='.png', reduce_zero_label=True)
+    img_suffix='.jpg', seg_map_suffix='.png', reduce_zero_label=False)
 train_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='LoadAnnotations'),
