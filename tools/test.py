@@ -10,15 +10,13 @@
     --submission-dir (default {work_dir}/submission); see README "Submitting to a server".
 """
 import argparse
-import os
 
-from mmengine.config import Config, DictAction
 from mmengine.dist import is_main_process
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 import mmattn  # noqa: F401  (registers mmattn and installs its compatibility fixes)
-from mmattn.utils.launch import apply_test_args, host_library
+from mmattn.utils.launch import add_common_args, apply_test_args, host_library, load_config
 from mmattn.utils.submission import pack_submission
 
 
@@ -40,21 +38,13 @@ def parse_args(argv=None):
                         '{work_dir}/submission)')
     parser.add_argument('--alg-name', default='mmattn',
                         help='algorithm name in COCO result file names')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
-                        help='override config entries, e.g. test_evaluator.format_only=True')
-    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
-                        default='none', help='job launcher')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args(argv)
-    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
-    return args
+    add_common_args(parser, example='test_dataloader.batch_size=2')
+    return parser.parse_args(argv)
 
 
 def main(argv=None):
     args = parse_args(argv)
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
+    cfg = load_config(args)
     apply_test_args(cfg, args)
     runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
     metrics = runner.test()

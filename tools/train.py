@@ -6,14 +6,12 @@
 Multi-GPU / multi-process: tools/dist_train.sh CONFIG N. Without CUDA the processes use gloo.
 """
 import argparse
-import os
 
-from mmengine.config import Config, DictAction
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 import mmattn  # noqa: F401  (registers mmattn and installs its compatibility fixes)
-from mmattn.utils.launch import apply_train_args
+from mmattn.utils.launch import add_common_args, apply_train_args, load_config
 
 
 def parse_args(argv=None):
@@ -26,21 +24,13 @@ def parse_args(argv=None):
                         'when no path is given')
     parser.add_argument('--amp', action='store_true',
                         help='mixed precision: fp16 with loss scaling on CUDA, bf16 on CPU')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
-                        help='override config entries, e.g. train_cfg.max_iters=100')
-    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
-                        default='none', help='job launcher')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args(argv)
-    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
-    return args
+    add_common_args(parser, example='train_cfg.max_iters=100')
+    return parser.parse_args(argv)
 
 
 def main(argv=None):
     args = parse_args(argv)
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
+    cfg = load_config(args)
     apply_train_args(cfg, args)
     runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
     runner.train()

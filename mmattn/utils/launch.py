@@ -9,6 +9,7 @@ a CPU machine. :func:`setup_cpu_distributed` initialises a gloo process group fi
 then skips its own initialisation), builds DDP with ``device_ids=None`` and turns SyncBN, which
 needs CUDA tensors to synchronise, into BN. Each of these changes is logged.
 """
+import argparse
 import os
 import os.path as osp
 import subprocess
@@ -16,17 +17,35 @@ from typing import Any
 
 import torch
 import torch.distributed as dist
-from mmengine.config import Config, ConfigDict
+from mmengine.config import Config, ConfigDict, DictAction
 from mmengine.logging import print_log
 
 from .submission import enable_format_only
 
 __all__ = [
-    'host_library', 'replace_sync_bn', 'setup_cpu_distributed', 'apply_train_args',
+    'add_common_args', 'load_config', 'host_library', 'replace_sync_bn', 'setup_cpu_distributed', 'apply_train_args',
     'apply_test_args', 'drop_pretrained_init'
 ]
 
 SCOPES = ('mmdet', 'mmseg')
+
+
+def add_common_args(parser: argparse.ArgumentParser, example: str) -> None:
+    """The options train.py and test.py share: --cfg-options, --launcher, --local_rank."""
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help=f'override config entries, e.g. {example}')
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
+                        default='none', help='job launcher')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+
+
+def load_config(args: argparse.Namespace) -> Config:
+    """``args.config`` with ``--cfg-options`` merged; exports LOCAL_RANK for the launcher."""
+    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    cfg = Config.fromfile(args.config)
+    if args.cfg_options:
+        cfg.merge_from_dict(args.cfg_options)
+    return cfg
 
 
 def host_library(cfg: Config) -> str:
