@@ -24,6 +24,8 @@ def parse_args(argv=None):
                         'when no path is given')
     parser.add_argument('--amp', action='store_true',
                         help='mixed precision: fp16 with loss scaling on CUDA, bf16 on CPU')
+    parser.add_argument('--check-finite', action='store_true',
+                        help='stop at the first NaN/inf input image or loss, naming it')
     add_common_args(parser, example='train_cfg.max_iters=100')
     return parser.parse_args(argv)
 

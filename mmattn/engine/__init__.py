@@ -1,5 +1,5 @@
-"""Runner extensions: the deploy hook and CPU bf16 mixed precision."""
-from .hooks import SwitchToDeployHook
+"""Runner extensions: deploy and finite-value hooks, CPU bf16 mixed precision."""
+from .hooks import FiniteCheckHook, SwitchToDeployHook
 from .optim_wrappers import BF16OptimWrapper
 
-__all__ = ['BF16OptimWrapper', 'SwitchToDeployHook']
+__all__ = ['BF16OptimWrapper', 'FiniteCheckHook', 'SwitchToDeployHook']

@@ -166,12 +166,14 @@ def _default_work_dir(config_path: str) -> str:
 
 
 def apply_train_args(cfg: Config, args) -> Config:
-    """``tools/train.py`` options: work dir, AMP, resume, launcher."""
+    """``tools/train.py`` options: work dir, AMP, resume, finite checks, launcher."""
     host_library(cfg)
     cfg.launcher = args.launcher
     cfg.work_dir = args.work_dir or cfg.get('work_dir') or _default_work_dir(args.config)
     if args.amp:
         _enable_amp(cfg)
+    if args.check_finite:
+        cfg.custom_hooks = list(cfg.get('custom_hooks', [])) + [dict(type='FiniteCheckHook')]
     if args.resume == 'auto':
         cfg.resume, cfg.load_from = True, None
     elif args.resume is not None:

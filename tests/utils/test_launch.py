@@ -27,7 +27,7 @@ def _seg_cfg() -> Config:
 def _args(**kwargs):
     defaults = dict(config='configs/x.py', work_dir=None, launcher='none', amp=False,
                     resume=None, checkpoint='ckpt.pth', show=False, show_dir=None, tta=False,
-                    out=None, deploy=False, format_only=False,
+                    out=None, deploy=False, format_only=False, check_finite=False,
                     submission_dir=None)
     defaults.update(kwargs)
     return argparse.Namespace(**defaults)
