@@ -4,8 +4,9 @@
 
 Segmentation configs export image -> logits, detection configs image -> FPN features (see
 mmattn/utils/export.py). Height and width are dynamic when the graph allows it: the export is
-checked at --shape and at a second size; if the second size fails, the model is exported with a
-fixed size and the tool says so. Prints the max abs difference to PyTorch (target <= 1e-4).
+checked at --shape and at a second size; if the dynamic export or the second size fails (adaptive
+pooling, as in PSPNet / UPerNet heads, needs fixed sizes in ONNX), the model is exported with a fixed
+size and the tool says so. Prints the max abs difference to PyTorch (target <= 1e-4).
 """
 import argparse
 import sys
@@ -44,19 +45,22 @@ def main(argv=None) -> int:
     model.eval()
     h, w = args.shape
     other = (h + 32, w - 32 if w > 64 else w + 32)
-    export_onnx(model, scope, args.out, (h, w), opset=args.opset, dynamic=True)
     try:
+        export_onnx(model, scope, args.out, (h, w), opset=args.opset, dynamic=True)
         diffs = check_onnx(model, scope, args.out, [(h, w), other])
         dynamic = diffs[1] <= args.tolerance
-    except Exception as err:  # onnxruntime refuses the second size: shapes were baked in
-        print(f'[deploy] a second input size {other} fails ({type(err).__name__}); '
-              'exporting with a fixed size instead')
+        if not dynamic:
+            print(f'[deploy] a second input size {other} differs by {diffs[1]:.3g}')
+    except Exception as err:  # e.g. adaptive pooling (PSP/UPerNet) needs static sizes in ONNX
+        print(f'[deploy] dynamic height/width not possible ({type(err).__name__}: '
+              f'{str(err).splitlines()[0][:160]})')
         dynamic = False
     if not dynamic:
+        print(f'[deploy] exporting with a fixed input size {h}x{w}')
         export_onnx(model, scope, args.out, (h, w), opset=args.opset, dynamic=False)
         diffs = check_onnx(model, scope, args.out, [(h, w)])
     worst = max(diffs)
-    print(f'[deploy] wrote {args.out} (opset {args.opset}, '
+    print(f'[deploy] wrote {args.out} (opset {args.opset if dynamic else max(args.opset, 18)}, '
           f"{'dynamic' if dynamic else 'fixed'} height/width); max abs difference to PyTorch: "
           f'{worst:.3g} ({"ok" if worst <= args.tolerance else "ABOVE"} tolerance '
           f'{args.tolerance:g})')

@@ -45,12 +45,18 @@ def export_onnx(model: nn.Module, scope: str, out_file: str, shape: Sequence[int
     with torch.no_grad():
         outputs = wrapper(image)
     names = [f'output_{i}' for i in range(len(outputs))]
-    dynamic_axes: Dict[str, Dict[int, str]] = {}
     if dynamic:
-        dynamic_axes['image'] = {2: 'height', 3: 'width'}
+        # TorchScript tracing keeps shape arithmetic symbolic, hence dynamic height/width.
+        dynamic_axes: Dict[str, Dict[int, str]] = {'image': {2: 'height', 3: 'width'}}
         dynamic_axes.update({n: {2: f'{n}_h', 3: f'{n}_w'} for n in names})
-    torch.onnx.export(wrapper, (image, ), out_file, input_names=['image'], output_names=names,
-                      opset_version=opset, dynamic_axes=dynamic_axes or None, dynamo=False)
+        torch.onnx.export(wrapper, (image, ), out_file, input_names=['image'],
+                          output_names=names, opset_version=opset, dynamic_axes=dynamic_axes,
+                          dynamo=False)
+    else:
+        # torch.export specialises every shape, which adaptive pooling (PSP/UPerNet) needs;
+        # that exporter starts at opset 18.
+        torch.onnx.export(wrapper, (image, ), out_file, input_names=['image'],
+                          output_names=names, opset_version=max(opset, 18), dynamo=True)
     return names
 
 
