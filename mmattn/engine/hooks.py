@@ -1,11 +1,14 @@
 """Hooks registered in mmengine's root ``HOOKS`` (visible from the mmdet and mmseg scopes)."""
 import math
+import random
 from typing import Optional, Sequence
 
+import numpy as np
 import torch
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
 from mmengine.registry import HOOKS
+from mmengine.runner import EpochBasedTrainLoop
 
 from ..utils.deploy import switch_to_deploy
 
@@ -59,3 +62,54 @@ class FiniteCheckHook(Hook):
             raise ValueError(f'iteration {runner.iter + 1}: the loss is {float(loss)} '
                              f'(terms: {parts}); lower the learning rate, enable gradient '
                              'clipping, or look for bad inputs/annotations.')
+
+
+@HOOKS.register_module()
+class RNGStateHook(Hook):
+    """Make ``--resume`` continue with the random streams a straight run would have used.
+
+    mmengine re-seeds at start-up and does not store random states in checkpoints, so after a
+    resume dropout masks, RoI sampling and data augmentation differ from an uninterrupted run.
+    This hook stores the torch, NumPy and Python states in every checkpoint and restores them
+    when training starts from one:
+
+    * epoch-based loops resume at an epoch boundary: all three states are restored;
+    * iteration-based loops replay the data pipeline of the finished iterations to skip them,
+      which advances NumPy's and Python's streams exactly as the straight run did (the model
+      does not draw from them); only the torch state, which the model draws from, is restored.
+
+    ``tools/train.py`` adds it to every run. States are plain tensors, arrays and tuples, so
+    checkpoints still load with ``weights_only=True``.
+    """
+
+    priority = 'VERY_LOW'
+    _KEY = 'mmattn_rng_state'
+
+    def __init__(self) -> None:
+        self._pending: Optional[dict] = None
+
+    def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
+        name, keys, pos, gauss_next, cached = np.random.get_state()
+        checkpoint[self._KEY] = dict(
+            torch=torch.get_rng_state(),
+            numpy=dict(name=name, keys=keys, pos=pos, has_gauss=gauss_next, cached=cached),
+            python=random.getstate())
+
+    def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
+        self._pending = checkpoint.get(self._KEY)
+
+    def before_train(self, runner) -> None:
+        state, self._pending = self._pending, None
+        if state is None or not getattr(runner, '_resume', False):
+            return
+        torch.set_rng_state(state['torch'])
+        if isinstance(runner.train_loop, EpochBasedTrainLoop):
+            numpy_state = state['numpy']
+            np.random.set_state((numpy_state['name'], numpy_state['keys'], numpy_state['pos'],
+                                 numpy_state['has_gauss'], numpy_state['cached']))
+            random.setstate(_as_tuples(state['python']))
+        print_log('restored the random states of the checkpoint', logger='current')
+
+
+def _as_tuples(value):
+    return tuple(_as_tuples(v) for v in value) if isinstance(value, (list, tuple)) else value

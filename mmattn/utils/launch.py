@@ -172,8 +172,10 @@ def apply_train_args(cfg: Config, args) -> Config:
     cfg.work_dir = args.work_dir or cfg.get('work_dir') or _default_work_dir(args.config)
     if args.amp:
         _enable_amp(cfg)
+    hooks = [dict(type='RNGStateHook')]  # exact --resume, see mmattn/engine/hooks.py
     if args.check_finite:
-        cfg.custom_hooks = list(cfg.get('custom_hooks', [])) + [dict(type='FiniteCheckHook')]
+        hooks.append(dict(type='FiniteCheckHook'))
+    cfg.custom_hooks = list(cfg.get('custom_hooks', [])) + hooks
     if args.resume == 'auto':
         cfg.resume, cfg.load_from = True, None
     elif args.resume is not None:
