@@ -6,8 +6,9 @@ At 224x224 both run the same converted weights in their deploy form (every Linea
 folded: ``switch_to_deploy()`` for ours, timm's ``ConvNorm.fuse()`` / ``LinearNorm.fuse()`` for
 theirs) and both stop at the last stage's features (no classifier); the table also gives the
 largest output difference as a check that the same function is timed. Ours also runs at
-512x512 and 512x1024, which timm's LeViT cannot take. Runs of the two models interleave (in shuffled order) so that
-load from other processes on a shared machine hits both alike; the median is reported.
+512x512 and 512x1024, which timm's LeViT cannot take. Runs of the two models interleave (in
+shuffled order) so that load from other processes on a shared machine hits both alike; the
+median is reported.
 On a shared machine ``--threads 1 --clock cpu`` (CPU time of this process) is steadier.
 
 timm is a test/benchmark peer only (imported behind tests/_shims/torchvision_stub.py).

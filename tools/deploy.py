@@ -4,9 +4,10 @@
 
 Segmentation configs export image -> logits, detection configs image -> FPN features (see
 mmattn/utils/export.py). Height and width are dynamic when the graph allows it: the export is
-checked at --shape and at a second size; if the dynamic export or the second size fails (adaptive
-pooling, as in PSPNet / UPerNet heads, needs fixed sizes in ONNX), the model is exported with a fixed
-size and the tool says so. Prints the max abs difference to PyTorch (target <= 1e-4).
+checked at --shape and at a second size; if the dynamic export or the second size fails
+(adaptive pooling, as in PSPNet / UPerNet heads, needs fixed sizes in ONNX), the model is
+exported with a fixed size and the tool says so. Prints the max abs difference to PyTorch
+(target <= 1e-4).
 """
 import argparse
 import sys

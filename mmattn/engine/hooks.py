@@ -58,7 +58,8 @@ class FiniteCheckHook(Hook):
     def after_train_iter(self, runner, batch_idx: int, data_batch=None, outputs=None):
         loss = (outputs or {}).get('loss')
         if loss is not None and not math.isfinite(float(loss)):
-            parts = {k: float(v) for k, v in outputs.items() if torch.is_tensor(v) and v.numel() == 1}
+            parts = {k: float(v) for k, v in outputs.items()
+                     if torch.is_tensor(v) and v.numel() == 1}
             raise ValueError(f'iteration {runner.iter + 1}: the loss is {float(loss)} '
                              f'(terms: {parts}); lower the learning rate, enable gradient '
                              'clipping, or look for bad inputs/annotations.')

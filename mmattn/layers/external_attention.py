@@ -49,7 +49,8 @@ def build_norm(norm: NormSpec, num_channels: int) -> nn.Module:
     Args:
         norm (dict | type | callable | None): one of
             - an mmcv-style dict, ``type`` one of ``'BN'``, ``'BN2d'``, ``'SyncBN'``, ``'GN'``,
-              ``'IN'``, ``'IN2d'``, ``'LN'``, plus the layer's keyword arguments; ``requires_grad=False`` freezes the affine parameters as mmcv does,
+              ``'IN'``, ``'IN2d'``, ``'LN'``, plus the layer's keyword arguments;
+              ``requires_grad=False`` freezes the affine parameters as mmcv does,
               ``GN`` needs ``num_groups``;
             - a ``torch.nn.Module`` class or any callable taking the channel count
               (``nn.BatchNorm2d``, ``functools.partial(nn.GroupNorm, 32)``);

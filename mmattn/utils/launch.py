@@ -23,8 +23,8 @@ from mmengine.logging import print_log
 from .submission import enable_format_only
 
 __all__ = [
-    'add_common_args', 'load_config', 'host_library', 'replace_sync_bn', 'setup_cpu_distributed', 'apply_train_args',
-    'apply_test_args', 'drop_pretrained_init'
+    'add_common_args', 'apply_test_args', 'apply_train_args', 'drop_pretrained_init',
+    'host_library', 'load_config', 'replace_sync_bn', 'setup_cpu_distributed'
 ]
 
 SCOPES = ('mmdet', 'mmseg')

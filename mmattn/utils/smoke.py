@@ -6,8 +6,8 @@ user can check a config of their own before spending GPU time on it
 kept; only what needs a dataset on disk or a big machine changes:
 
 * every train/val/test dataset becomes the synthetic set of the same format (COCO instances,
-  ADE20K, Cityscapes, Pascal VOC; other segmentation sets read the ADE20K-style one) and the evaluators read
-  its annotations;
+  ADE20K, Cityscapes, Pascal VOC; other segmentation sets read the ADE20K-style one) and the
+  evaluators read its annotations;
 * image scales, crop sizes, pads and sliding-window crops shrink so the longest side is
   ``max_side`` (``crop_side`` for crops);
 * pretrained init is dropped (no checkpoint files are needed), SyncBN becomes BN; detectors
