@@ -14,7 +14,6 @@ import datetime
 import copy
 import ctypes
 import platform
-import statistics
 import sys
 import time
 from pathlib import Path

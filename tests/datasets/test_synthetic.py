@@ -1,6 +1,5 @@
 """The synthetic sets: deterministic, well-formed, readable by the real dataset classes."""
 import hashlib
-import json
 import os
 import os.path as osp
 

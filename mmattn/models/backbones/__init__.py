@@ -1,4 +1,6 @@
-"""Registered OpenMMLab adapters."""
-from .lambda_resnet import LambdaResNet  # noqa: F401
-from .levit import LeViT  # noqa: F401
-from .ea_resnet import EAResNet  # noqa: F401
+"""Registered backbones: ResNet variants with lambda layers or External Attention, and LeViT."""
+from .ea_resnet import EAResNet
+from .lambda_resnet import LambdaResNet
+from .levit import LeViT
+
+__all__ = ['EAResNet', 'LambdaResNet', 'LeViT']

@@ -1,2 +1,4 @@
-"""Registered OpenMMLab adapters."""
-from .ea_head import EAHead  # noqa: F401
+"""Registered mmseg decode heads."""
+from .ea_head import EAHead
+
+__all__ = ['EAHead']

@@ -1,3 +1,5 @@
-"""Registered OpenMMLab adapters."""
-from .xvolution import XVolution  # noqa: F401
-from .ea_plugin import ExternalAttentionPlugin  # noqa: F401
+"""Registered layers for ResNet's ``dcn=`` (conv2) and ``plugins=`` hooks."""
+from .ea_plugin import ExternalAttentionPlugin
+from .xvolution import XVolution
+
+__all__ = ['ExternalAttentionPlugin', 'XVolution']
