@@ -4,7 +4,8 @@
 
 Each bench script measures ours against its peers side by side in one process and prints
 markdown; this runner adds the machine facts (CPU, cores, load, library versions, date) and
-the wall time of each script. Numbers from a shared or loaded machine vary: compare the ratios
+the wall time of each script, then draws time / memory against resolution (bench/plots.py,
+into bench/plots/). Numbers from a shared or loaded machine vary: compare the ratios
 inside one table, not absolute times across runs.
 """
 import argparse
@@ -69,6 +70,9 @@ def main():
     with open(args.out, 'w') as f:
         f.write('\n'.join(sections))
     print(f'[bench] wrote {args.out}')
+    from plots import make_plots  # bench/plots.py, beside this file
+    for path in make_plots(args.out, osp.join(osp.dirname(args.out), 'plots')):
+        print(f'[bench] wrote {path}')
     sys.exit(1 if failed else 0)
 
 
