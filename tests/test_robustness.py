@@ -122,3 +122,32 @@ def test_unknown_levit_arch_lists_the_known_ones():
     from mmattn.models.backbones import LeViT
     with pytest.raises(KeyError, match=r"'999'.*'128s'"):
         LeViT(arch='999')
+
+
+@pytest.mark.slow
+def test_detector_trains_on_images_without_annotations(tmp_path):
+    import json
+    import math
+
+    from mmengine.runner import Runner
+
+    from mmattn.utils.smoke import make_synthetic_data, shrink_config
+    root = str(tmp_path / 'data')
+    paths = make_synthetic_data(root)['coco']
+    ann_path = osp.join(paths['data_root'], paths['train_ann'])
+    with open(ann_path) as f:
+        coco = json.load(f)
+    coco['annotations'] = []  # every training image is a background-only image
+    with open(ann_path, 'w') as f:
+        json.dump(coco, f)
+    cfg = Config.fromfile(osp.join(REPO, 'configs', 'mask_rcnn_ea_r50_fpn_1x_coco.py'))
+    shrink_config(cfg, root, iters=2)
+    cfg.train_dataloader.dataset.filter_cfg = dict(filter_empty_gt=False, min_size=0)
+    cfg.work_dir = str(tmp_path / 'work')
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+    loss = float(runner.message_hub.get_scalar('train/loss').current())
+    assert math.isfinite(loss)
+    # no object anywhere: the box and mask regression terms are zero, classification is not
+    assert float(runner.message_hub.get_scalar('train/loss_bbox').current()) == 0
+    assert float(runner.message_hub.get_scalar('train/loss_cls').current()) > 0

@@ -129,15 +129,17 @@ def test_mmcv_nms_and_roi_align_run_under_cpu_bf16_autocast_like_fp32():
     torch.testing.assert_close(pooled.float(), pooled_fp32, atol=0.05, rtol=0.02)
 
 
-def test_loading_a_checkpoint_with_missing_and_unexpected_keys_names_each_key(tmp_path, capfd):
+def test_loading_a_checkpoint_with_missing_and_unexpected_keys_names_each_key(tmp_path, caplog):
+    import logging
     model = nn.Sequential(nn.Linear(2, 2), nn.Linear(2, 1))
     state = model.state_dict()
     del state['1.weight']
     state['extra.bias'] = torch.zeros(1)
     torch.save({'state_dict': state}, tmp_path / 'partial.pth')
-    load_checkpoint(model, str(tmp_path / 'partial.pth'), strict=False, logger='current')
-    out = ''.join(capfd.readouterr())
-    assert 'missing keys in source state_dict: 1.weight' in out
-    assert 'unexpected key in source state_dict: extra.bias' in out
+    logger = logging.getLogger('mmattn.tests.checkpoint')
+    with caplog.at_level(logging.WARNING, logger=logger.name):
+        load_checkpoint(model, str(tmp_path / 'partial.pth'), strict=False, logger=logger)
+    assert 'missing keys in source state_dict: 1.weight' in caplog.text
+    assert 'unexpected key in source state_dict: extra.bias' in caplog.text
     with pytest.raises(RuntimeError, match='1.weight'):
         load_checkpoint(model, str(tmp_path / 'partial.pth'), strict=True)
