@@ -1,4 +1,5 @@
 """Two CPU processes with batch 1 each train the same weights as one process with batch 2."""
+import json
 import os
 import socket
 import subprocess
@@ -26,13 +27,17 @@ def _free_port() -> int:
 
 
 def _batch_independent(node):
-    """GroupNorm for BatchNorm, no dropout: then a batch of 2 and 2 x 1 compute the same."""
+    """GroupNorm for BatchNorm, no dropout, no RoI sampling: a batch of 2 and 2 x 1 then
+    compute the same (up to how each loss is averaged)."""
     if isinstance(node, dict):
         if node.get('type') in ('BN', 'SyncBN'):
             node.clear()
             node.update(type='GN', num_groups=4, requires_grad=True)
         if 'dropout_ratio' in node:
             node['dropout_ratio'] = 0.0
+        if node.get('type') == 'RandomSampler':  # draws from torch's stream, per process
+            node.clear()
+            node.update(type='PseudoSampler')
         for value in node.values():
             _batch_independent(value)
     elif isinstance(node, (list, tuple)):
@@ -40,11 +45,12 @@ def _batch_independent(node):
             _batch_independent(value)
 
 
-@pytest.mark.slow
-def test_two_process_gloo_run_matches_one_process_with_the_same_total_batch(
-        tmp_path, synthetic_root):
-    cfg = Config.fromfile(os.path.join(REPO, 'configs', 'demo_eanet_r18_synthetic.py'))
-    shrink_config(cfg, synthetic_root, iters=3)
+def _one_and_two_processes(config, tmp_path, data_root, iters, edit=None):
+    """Train ``config`` with 1 process x batch 2 and 2 processes x batch 1; checkpoint dirs."""
+    cfg = Config.fromfile(os.path.join(REPO, 'configs', config))
+    shrink_config(cfg, data_root, iters=iters)
+    if edit is not None:
+        edit(cfg)
     _batch_independent(cfg.model)
     # deterministic pipeline: every process would otherwise draw the same augmentations
     cfg.train_dataloader.dataset.pipeline = [
@@ -54,19 +60,67 @@ def test_two_process_gloo_run_matches_one_process_with_the_same_total_batch(
     cfg.default_hooks.checkpoint = dict(type='CheckpointHook', by_epoch=False, interval=1)
     cfg_path = str(tmp_path / 'cfg.py')
     cfg.dump(cfg_path)
-
     _run([sys.executable, 'tools/train.py', cfg_path, '--work-dir', str(tmp_path / 'one')])
     log = _run(['bash', 'tools/dist_train.sh', cfg_path, '2', '--work-dir',
                 str(tmp_path / 'two'), '--cfg-options', 'train_dataloader.batch_size=1'],
                PORT=str(_free_port()))
     assert 'gloo process group of 2 CPU processes' in log
+    return tmp_path / 'one', tmp_path / 'two'
 
-    one = torch.load(tmp_path / 'one' / 'iter_3.pth', weights_only=True)['state_dict']
-    two = torch.load(tmp_path / 'two' / 'iter_3.pth', weights_only=True)['state_dict']
+
+def _weights(path):
+    return torch.load(path, weights_only=True)['state_dict']
+
+
+@pytest.mark.slow
+def test_two_process_gloo_run_matches_one_process_with_the_same_total_batch(
+        tmp_path, synthetic_root):
+    one_dir, two_dir = _one_and_two_processes('demo_eanet_r18_synthetic.py', tmp_path,
+                                              synthetic_root, iters=3)
+    one, two = _weights(one_dir / 'iter_3.pth'), _weights(two_dir / 'iter_3.pth')
+
     assert one.keys() == two.keys()
     for key in one:
         torch.testing.assert_close(two[key], one[key], rtol=1e-4, atol=1e-5, msg=key)
     # the weights moved between iterations 1 and 3: the match is not one of two initialisations
-    first = torch.load(tmp_path / 'one' / 'iter_1.pth', weights_only=True)['state_dict']
+    first = _weights(one_dir / 'iter_1.pth')
     key = 'decode_head.conv_seg.weight'
     assert (one[key] - first[key]).abs().max() > 1e-4
+
+
+def _same_image_everywhere(tmp_path):
+    """A COCO train set of 4 copies of one annotated image."""
+
+    def edit(cfg):
+        dataset = cfg.train_dataloader.dataset
+        with open(os.path.join(dataset.data_root, dataset.ann_file)) as f:
+            coco = json.load(f)
+        image = coco['images'][0]
+        anns = [a for a in coco['annotations'] if a['image_id'] == image['id']]
+        coco['images'] = [dict(image, id=i + 1) for i in range(4)]
+        coco['annotations'] = [dict(a, id=len(anns) * i + j + 1, image_id=i + 1)
+                               for i in range(4) for j, a in enumerate(anns)]
+        path = str(tmp_path / 'same_image.json')
+        with open(path, 'w') as f:
+            json.dump(coco, f)
+        dataset.ann_file = path
+
+    return edit
+
+
+@pytest.mark.slow
+def test_two_process_mask_rcnn_matches_one_process_on_identical_images(tmp_path,
+                                                                       synthetic_root):
+    # mmdet averages each loss over the anchors / RoIs of its process, so 2 x 1 and 1 x 2 agree
+    # exactly only when the images yield the same counts: copies of one image do. A DDP that
+    # summed instead of averaging the gradients would double the step.
+    one_dir, two_dir = _one_and_two_processes('mask_rcnn_ea_r50_fpn_1x_coco.py', tmp_path,
+                                              synthetic_root, iters=2,
+                                              edit=_same_image_everywhere(tmp_path))
+    one_1, one_2 = _weights(one_dir / 'iter_1.pth'), _weights(one_dir / 'iter_2.pth')
+    two_2 = _weights(two_dir / 'iter_2.pth')
+    keys = [k for k in one_2 if one_2[k].is_floating_point()]
+    step = torch.cat([(one_2[k] - one_1[k]).flatten() for k in keys]).norm()
+    gap = torch.cat([(two_2[k] - one_2[k]).flatten() for k in keys]).norm()
+    assert step > 0
+    assert gap / step < 1e-3, f'update {float(step):.3g}, gap between the runs {float(gap):.3g}'
