@@ -191,9 +191,15 @@ def test_switch_to_deploy_twice_is_the_same_as_once():
                                   lambda c: nn.BatchNorm1d(c, track_running_stats=False)])
 def test_a_norm_that_cannot_fold_raises_and_stays_in_place(norm):
     pair = LinearBN(6, 4, norm_layer=norm).eval()
+    x = torch.randn(3, 6)
+    with torch.no_grad():
+        before = pair(x)
+    norm_type = type(pair.bn)
     with pytest.raises(TypeError, match='cannot fold'):
         pair.switch_to_deploy()
-    assert pair.bn is not None
+    assert type(pair.bn) is norm_type
+    with torch.no_grad():
+        torch.testing.assert_close(pair(x), before)
 
 
 def test_mlp_matches_an_einsum_reference():

@@ -195,7 +195,7 @@ def test_deploy_form_has_no_batchnorm_and_no_training_branches(attention):
     module.switch_to_deploy()
     assert not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in module.modules())
     assert module.conv_norm is None and not hasattr(module, 'attention_norm')
-    assert module.conv.bias is not None
+    assert module.conv.bias.shape == (module.conv.out_channels, )  # holds the folded BN shift
 
 
 def test_linear_pssa_deploy_form_merges_the_shift_branches_into_depthwise_convs():
