@@ -6,6 +6,7 @@ import pytest
 import torch
 from torch import nn
 
+from conftest import randomise_levit_statistics
 from mmattn.models.backbones.levit import LeViT
 from mmattn.utils.deploy import switch_to_deploy
 
@@ -13,17 +14,7 @@ from mmattn.utils.deploy import switch_to_deploy
 _PAPER_PARAMS_M = {'128s': 7.8, '128': 9.2, '192': 11.0, '256': 18.9, '384': 39.1}
 
 
-def _randomise(model: nn.Module, seed: int = 0) -> nn.Module:
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, tensor in itertools.chain(model.named_parameters(), model.named_buffers()):
-            if name.endswith(('running_var', 'bn.weight')):
-                tensor.copy_(torch.rand(tensor.shape, generator=gen) + 0.5)
-            elif name.endswith(('running_mean', 'bn.bias')):
-                tensor.copy_(torch.randn(tensor.shape, generator=gen) * 0.1)
-            elif name.endswith('attention_biases'):
-                tensor.copy_(torch.randn(tensor.shape, generator=gen))
-    return model
+_randomise = randomise_levit_statistics
 
 
 def _tiny(**kwargs) -> LeViT:

@@ -4,13 +4,13 @@ timm is the oracle (random weights, no download); it imports behind the test-onl
 placeholder of ``tests/_shims/torchvision_stub.py``.
 """
 import importlib.util
-import itertools
 import re
 from pathlib import Path
 
 import pytest
 import torch
 
+from conftest import randomise_levit_statistics
 from mmattn.models.backbones.levit import LeViT
 
 _ROOT = Path(__file__).resolve().parents[2]
@@ -39,16 +39,7 @@ def timm():
 def _random_timm_levit(timm, name: str, seed: int = 0):
     """timm LeViT with random BN statistics, BN affines and bias tables (timm zero-inits some)."""
     model = timm.create_model(name, pretrained=False, num_classes=0).eval()
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for key, tensor in itertools.chain(model.named_parameters(), model.named_buffers()):
-            if key.endswith(('running_var', 'bn.weight')):
-                tensor.copy_(torch.rand(tensor.shape, generator=gen) + 0.5)
-            elif key.endswith(('running_mean', 'bn.bias')):
-                tensor.copy_(torch.randn(tensor.shape, generator=gen) * 0.1)
-            elif key.endswith('attention_biases'):
-                tensor.copy_(torch.randn(tensor.shape, generator=gen))
-    return model
+    return randomise_levit_statistics(model, seed)
 
 
 def _timm_stage_maps(model, x):
