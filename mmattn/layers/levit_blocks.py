@@ -66,7 +66,31 @@ def _init_norm(norm: nn.Module, weight: float) -> None:
         nn.init.zeros_(norm.bias)
 
 
-class ConvBN(nn.Module):
+class _FoldablePair(nn.Module):
+    """A layer followed by a norm that folds into it; subclasses name the layer attribute
+    (``conv`` / ``linear``, kept as checkpoint keys) and the folding function."""
+
+    _layer: str  # attribute name of the layer
+    _fold: Callable[[nn.Module, nn.Module], nn.Module]  # (layer, norm) -> fused layer
+
+    @property
+    def deployed(self) -> bool:
+        return self.bn is None
+
+    @torch.no_grad()
+    def fuse(self) -> nn.Module:
+        """A new layer equal to this pair in eval mode (raises if the norm won't fold)."""
+        layer = getattr(self, self._layer)
+        return layer if self.bn is None else self._fold(layer, self.bn)
+
+    def switch_to_deploy(self) -> None:
+        """Replace the pair by its fused layer, in place; idempotent."""
+        if self.bn is not None:
+            setattr(self, self._layer, self.fuse())
+            self.bn = None
+
+
+class ConvBN(_FoldablePair):
     """``Conv2d`` (no bias) followed by a norm, foldable into one ``Conv2d``.
 
     Args:
@@ -81,6 +105,9 @@ class ConvBN(nn.Module):
             ``(B, C, H, W)`` tensors. Defaults to ``nn.BatchNorm2d``.
     """
 
+    _layer = 'conv'
+    _fold = staticmethod(fuse_conv_bn)
+
     def __init__(self,
                  in_channels: int,
                  out_channels: int,
@@ -94,29 +121,12 @@ class ConvBN(nn.Module):
         self.bn: Optional[nn.Module] = norm_layer(out_channels)
         _init_norm(self.bn, bn_weight_init)
 
-    @property
-    def deployed(self) -> bool:
-        return self.bn is None
-
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.conv(x)
         return x if self.bn is None else self.bn(x)
 
-    @torch.no_grad()
-    def fuse(self) -> nn.Conv2d:
-        """A new ``nn.Conv2d`` equal to this pair in eval mode (raises if the norm won't fold)."""
-        if self.bn is None:
-            return self.conv
-        return fuse_conv_bn(self.conv, self.bn)
 
-    def switch_to_deploy(self) -> None:
-        """Replace the pair by its fused conv, in place; idempotent."""
-        if self.bn is not None:
-            self.conv = self.fuse()
-            self.bn = None
-
-
-class LinearBN(nn.Module):
+class LinearBN(_FoldablePair):
     """``Linear`` (no bias) on tokens ``(..., C)`` followed by a norm over the features.
 
     Args:
@@ -126,6 +136,9 @@ class LinearBN(nn.Module):
         norm_layer (callable): ``norm_layer(out_features)`` builds the norm, which sees the
             tokens flattened to ``(M, C)``. Defaults to ``nn.BatchNorm1d``.
     """
+
+    _layer = 'linear'
+    _fold = staticmethod(fuse_linear_bn)
 
     def __init__(self,
                  in_features: int,
@@ -137,28 +150,11 @@ class LinearBN(nn.Module):
         self.bn: Optional[nn.Module] = norm_layer(out_features)
         _init_norm(self.bn, bn_weight_init)
 
-    @property
-    def deployed(self) -> bool:
-        return self.bn is None
-
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.linear(x)
         if self.bn is None:
             return x
         return self.bn(x.flatten(0, -2)).view_as(x)  # M, C -> ..., C
-
-    @torch.no_grad()
-    def fuse(self) -> nn.Linear:
-        """A new ``nn.Linear`` equal to this pair in eval mode (raises if the norm won't fold)."""
-        if self.bn is None:
-            return self.linear
-        return fuse_linear_bn(self.linear, self.bn)
-
-    def switch_to_deploy(self) -> None:
-        """Replace the pair by its fused linear layer, in place; idempotent."""
-        if self.bn is not None:
-            self.linear = self.fuse()
-            self.bn = None
 
 
 class DropPath(nn.Module):
