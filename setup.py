@@ -25,6 +25,9 @@ setup(
     python_requires='>=3.9',
     install_requires=_requirements('requirements/runtime.txt'),
     extras_require={
+        # mmcv 2.1.0 (with its C++ ops) is not listed: no wheel exists for recent PyTorch;
+        # tools/install.sh builds it before installing this extra.
+        'openmmlab': _requirements('requirements/openmmlab.txt'),
         'tests': _requirements('requirements/tests.txt'),
         'optional': _requirements('requirements/optional.txt'),
     },

@@ -11,12 +11,10 @@ shuffled order) so that load from other processes on a shared machine hits both 
 median is reported.
 On a shared machine ``--threads 1 --clock cpu`` (CPU time of this process) is steadier.
 
-timm is a test/benchmark peer only (imported behind tests/_shims/torchvision_stub.py).
+timm is a test/benchmark peer only (imported behind mmattn.testing's torchvision stand-in).
 """
 import argparse
 import datetime
-import importlib.util
-import itertools
 import platform
 import random
 import statistics
@@ -31,13 +29,6 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 
-def _load(path: Path, name: str):
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def _fuse_timm(module: nn.Module) -> nn.Module:
     """Replace every timm ConvNorm / LinearNorm by the layer its own ``fuse()`` returns."""
     for name, child in module.named_children():
@@ -46,21 +37,6 @@ def _fuse_timm(module: nn.Module) -> nn.Module:
         else:
             _fuse_timm(child)
     return module
-
-
-def _randomise(model: nn.Module) -> nn.Module:
-    """Random BN statistics / affines and bias tables, so that every branch is active (timm
-    zero-initialises the residual BNs and the tables) and the output check means something."""
-    gen = torch.Generator().manual_seed(0)
-    with torch.no_grad():
-        for key, tensor in itertools.chain(model.named_parameters(), model.named_buffers()):
-            if key.endswith(('running_var', 'bn.weight')):
-                tensor.copy_(torch.rand(tensor.shape, generator=gen) + 0.5)
-            elif key.endswith(('running_mean', 'bn.bias')):
-                tensor.copy_(torch.randn(tensor.shape, generator=gen) * 0.1)
-            elif key.endswith('attention_biases'):
-                tensor.copy_(torch.randn(tensor.shape, generator=gen))
-    return model
 
 
 class _TimmFeatures(nn.Module):
@@ -104,20 +80,18 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     reps, warmup, batch = (5, 2, 4) if args.quick else (25, 3, 16)
 
-    stub = _load(ROOT / 'tests' / '_shims' / 'torchvision_stub.py', 'torchvision_stub')
-    stub.install()
-    import timm
-
     from mmattn.models.backbones.levit import LeViT
-    converter = _load(ROOT / 'tools' / 'model_converters' / 'levit2mmattn.py', 'levit2mmattn')
+    from mmattn.models.converters import convert_levit
+    from mmattn.testing import import_timm, randomise_levit_statistics
+    timm = import_timm()
 
     torch.manual_seed(0)
     rows = []
     for arch in ('128s', '256'):
-        reference = _randomise(
+        reference = randomise_levit_statistics(
             timm.create_model(f'levit_{arch}', pretrained=False, num_classes=0)).eval()
         ours = LeViT(arch, out_indices=(4, )).eval()
-        ours.load_state_dict(converter.convert_levit(reference.state_dict()))
+        ours.load_state_dict(convert_levit(reference.state_dict()))
         ours.switch_to_deploy()
         theirs = _TimmFeatures(_fuse_timm(reference)).eval()
 

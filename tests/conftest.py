@@ -17,28 +17,7 @@ def repo_root() -> str:
 @pytest.fixture(scope='session')
 def synthetic_root(tmp_path_factory) -> str:
     """Folder with the small COCO / ADE20K / Cityscapes sets used by smoke runs."""
-    from mmattn.utils.smoke import make_synthetic_data
+    from mmattn.apis import make_synthetic_data
     root = str(tmp_path_factory.mktemp('synthetic'))
     make_synthetic_data(root)
     return root
-
-
-def randomise_levit_statistics(model, seed: int = 0):
-    """Random BN statistics / affines and attention-bias tables for a LeViT (ours or timm's).
-
-    Both initialise the residual BNs and the bias tables to zero, which would leave branches
-    inactive and make an output comparison prove little.
-    """
-    import itertools
-
-    import torch
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for key, tensor in itertools.chain(model.named_parameters(), model.named_buffers()):
-            if key.endswith(('running_var', 'bn.weight')):
-                tensor.copy_(torch.rand(tensor.shape, generator=gen) + 0.5)
-            elif key.endswith(('running_mean', 'bn.bias')):
-                tensor.copy_(torch.randn(tensor.shape, generator=gen) * 0.1)
-            elif key.endswith('attention_biases'):
-                tensor.copy_(torch.randn(tensor.shape, generator=gen))
-    return model

@@ -91,7 +91,7 @@ def test_a_nan_loss_stops_training_with_its_terms():
 def test_check_finite_flag_installs_the_hook():
     import argparse
 
-    from mmattn.utils.launch import apply_train_args
+    from mmattn.apis.launch import apply_train_args
     cfg = Config(dict(default_scope='mmseg', model=dict(type='EncoderDecoder'),
                       optim_wrapper=dict(type='OptimWrapper')))
     args = argparse.Namespace(config='x.py', work_dir='w', launcher='none', amp=False,
@@ -131,7 +131,7 @@ def test_detector_trains_on_images_without_annotations(tmp_path):
 
     from mmengine.runner import Runner
 
-    from mmattn.utils.smoke import make_synthetic_data, shrink_config
+    from mmattn.apis import make_synthetic_data, shrink_config
     root = str(tmp_path / 'data')
     paths = make_synthetic_data(root)['coco']
     ann_path = osp.join(paths['data_root'], paths['train_ann'])

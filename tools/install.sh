@@ -95,7 +95,7 @@ torch). Rebuild it with:
 }
 
 install_openmmlab() {
-  pip_install -q -r "$repo/requirements/runtime.txt"
+  pip_install -q -r "$repo/requirements/openmmlab.txt"
 }
 
 install_test_tools() {

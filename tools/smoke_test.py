@@ -8,7 +8,7 @@ and image sizes shrink (see mmattn/utils/smoke.py). Minutes on a CPU, no data do
 import argparse
 import os.path as osp
 
-from mmattn.utils.smoke import run_smoke_test
+from mmattn.apis import run_smoke_test
 
 
 def main():

@@ -12,11 +12,11 @@
 import argparse
 
 from mmengine.dist import is_main_process
-from mmengine.registry import RUNNERS
-from mmengine.runner import Runner
 
 import mmattn  # noqa: F401  (registers mmattn and installs its compatibility fixes)
-from mmattn.utils.launch import add_common_args, apply_test_args, host_library, load_config
+from mmattn.apis.launch import (add_common_args, apply_test_args, build_runner,
+                                config_from_args)
+from mmattn.utils.config import host_library
 from mmattn.utils.submission import pack_submission
 
 
@@ -44,9 +44,9 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
-    cfg = load_config(args)
+    cfg = config_from_args(args)
     apply_test_args(cfg, args)
-    runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
+    runner = build_runner(cfg)
     metrics = runner.test()
     if args.format_only and is_main_process():
         zips = pack_submission(cfg, host_library(cfg), args.submission_dir, alg=args.alg_name)

@@ -7,11 +7,9 @@ Multi-GPU / multi-process: tools/dist_train.sh CONFIG N. Without CUDA the proces
 """
 import argparse
 
-from mmengine.registry import RUNNERS
-from mmengine.runner import Runner
-
 import mmattn  # noqa: F401  (registers mmattn and installs its compatibility fixes)
-from mmattn.utils.launch import add_common_args, apply_train_args, load_config
+from mmattn.apis.launch import (add_common_args, apply_train_args, build_runner,
+                                config_from_args)
 
 
 def parse_args(argv=None):
@@ -32,9 +30,9 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
-    cfg = load_config(args)
+    cfg = config_from_args(args)
     apply_train_args(cfg, args)
-    runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
+    runner = build_runner(cfg)
     runner.train()
 
 

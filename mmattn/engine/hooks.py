@@ -10,7 +10,7 @@ from mmengine.logging import print_log
 from mmengine.registry import HOOKS
 from mmengine.runner import EpochBasedTrainLoop
 
-from ..utils.deploy import switch_to_deploy
+from ..layers import switch_to_deploy
 
 
 @HOOKS.register_module()

@@ -77,8 +77,9 @@ class LambdaLayer(nn.Module):
         bias (bool): Add a learnable bias (per key channel) to the position lambdas. Default: False.
         size (tuple[int, int], optional): ``(H, W)`` of the input, required for ``r=None`` and
             only allowed then. Default: None.
-        norm_layer (callable, optional): ``norm_layer(num_channels)`` builds the norms on queries
-            and values (e.g. a SyncBatchNorm factory). Default: ``nn.BatchNorm2d``.
+        norm_layer (callable): ``norm_layer(num_channels)`` builds the norms on queries and
+            values (e.g. a SyncBatchNorm factory); OpenMMLab adapters build it from an mmcv
+            ``norm_cfg``. Default: ``nn.BatchNorm2d``.
 
     Shape:
         input ``(B, in_channels, H, W)`` -> output ``(B, out_channels, ceil(H/stride),
@@ -96,7 +97,7 @@ class LambdaLayer(nn.Module):
                  bias: bool = False,
                  *,
                  size: Optional[Sequence[int]] = None,
-                 norm_layer: Optional[Callable[[int], nn.Module]] = None) -> None:
+                 norm_layer: Callable[[int], nn.Module] = nn.BatchNorm2d) -> None:
         super().__init__()
         for name, value in (('in_channels', in_channels), ('out_channels', out_channels),
                             ('dim_k', dim_k), ('heads', heads), ('dim_u', dim_u)):
@@ -105,6 +106,9 @@ class LambdaLayer(nn.Module):
         if out_channels % heads:
             raise ValueError(f'LambdaLayer: out_channels ({out_channels}) must be divisible by '
                              f'heads ({heads})')
+        if not callable(norm_layer):
+            raise TypeError(f'LambdaLayer: norm_layer ({norm_layer!r}) must be a callable '
+                            'channels -> module, e.g. nn.BatchNorm2d')
         if stride not in (1, 2):
             raise ValueError(f'LambdaLayer: stride ({stride!r}) must be 1 or 2 (stride 2 = the '
                              'layer at stride 1 followed by 3x3 average pooling with stride 2)')
@@ -134,7 +138,6 @@ class LambdaLayer(nn.Module):
         self.r = r
         self.size = size
         self.stride = stride
-        norm_layer = norm_layer or nn.BatchNorm2d
 
         # Channel orders (h, k), (k, u) and (v, u) make every reshape below a view.
         self.to_queries = nn.Conv2d(in_channels, heads * dim_k, 1, bias=False)

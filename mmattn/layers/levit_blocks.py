@@ -27,8 +27,9 @@ What differs from the paper and the official code, and why:
   cache as well. (The official / mmpretrain ``self.ab`` cache goes stale after
   ``load_state_dict`` in eval mode.)
 - Deploy form: ``switch_to_deploy()`` folds each Linear/Conv + BN pair into one layer with
-  :mod:`mmattn.utils.deploy`; a norm that cannot be folded (GroupNorm, BN without running
-  statistics) raises instead of being silently replaced.
+  :mod:`mmattn.layers.reparam`; a norm that cannot be folded (GroupNorm, BN without running
+  statistics) raises instead of being silently replaced. Every block takes ``deploy=True`` to
+  build the folded form directly (mmpretrain's contract).
 - Feature maps for necks: :class:`LeViTStem` returns its stride-2/4/8 maps (after Hardswish)
   besides the stride-16 tokens' map.
 """
@@ -39,7 +40,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mmattn.utils.deploy import fuse_conv_bn, fuse_linear_bn
+from .reparam import Reparameterizable, bn_scale_shift, fuse_conv_bn, fuse_linear_bn
 
 __all__ = [
     'ConvBN', 'LinearBN', 'DropPath', 'LeViTStem', 'LeViTAttention', 'LeViTShrinkAttention',
@@ -66,16 +67,13 @@ def _init_norm(norm: nn.Module, weight: float) -> None:
         nn.init.zeros_(norm.bias)
 
 
-class _FoldablePair(nn.Module):
+class _FoldablePair(Reparameterizable):
     """A layer followed by a norm that folds into it; subclasses name the layer attribute
-    (``conv`` / ``linear``, kept as checkpoint keys) and the folding function."""
+    (``conv`` / ``linear``, kept as checkpoint keys) and the folding function. In the deploy
+    form the layer has a bias and ``bn`` is None."""
 
     _layer: str  # attribute name of the layer
     _fold: Callable[[nn.Module, nn.Module], nn.Module]  # (layer, norm) -> fused layer
-
-    @property
-    def deployed(self) -> bool:
-        return self.bn is None
 
     @torch.no_grad()
     def fuse(self) -> nn.Module:
@@ -83,11 +81,12 @@ class _FoldablePair(nn.Module):
         layer = getattr(self, self._layer)
         return layer if self.bn is None else self._fold(layer, self.bn)
 
-    def switch_to_deploy(self) -> None:
-        """Replace the pair by its fused layer, in place; idempotent."""
-        if self.bn is not None:
-            setattr(self, self._layer, self.fuse())
-            self.bn = None
+    def _check_deployable(self) -> None:
+        bn_scale_shift(self.bn)  # raises TypeError for a norm that cannot fold
+
+    def _convert_to_deploy(self) -> None:
+        setattr(self, self._layer, self.fuse())
+        self.bn = None
 
 
 class ConvBN(_FoldablePair):
@@ -103,6 +102,7 @@ class ConvBN(_FoldablePair):
             Defaults to 1.
         norm_layer (callable): ``norm_layer(out_channels)`` builds the norm, which sees
             ``(B, C, H, W)`` tensors. Defaults to ``nn.BatchNorm2d``.
+        deploy (bool): build the folded form (a conv with bias, no norm). Defaults to False.
     """
 
     _layer = 'conv'
@@ -115,10 +115,13 @@ class ConvBN(_FoldablePair):
                  stride: int = 1,
                  padding: int = 0,
                  bn_weight_init: float = 1.,
-                 norm_layer: NormFactory = nn.BatchNorm2d) -> None:
+                 norm_layer: NormFactory = nn.BatchNorm2d,
+                 deploy: bool = False) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(in_channels, out_channels, kernel_size, stride, padding, bias=False)
-        self.bn: Optional[nn.Module] = norm_layer(out_channels)
+        self.deploy = deploy
+        self.conv = nn.Conv2d(in_channels, out_channels, kernel_size, stride, padding,
+                              bias=deploy)
+        self.bn: Optional[nn.Module] = None if deploy else norm_layer(out_channels)
         _init_norm(self.bn, bn_weight_init)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -135,6 +138,7 @@ class LinearBN(_FoldablePair):
         bn_weight_init (float): initial norm weight. Defaults to 1.
         norm_layer (callable): ``norm_layer(out_features)`` builds the norm, which sees the
             tokens flattened to ``(M, C)``. Defaults to ``nn.BatchNorm1d``.
+        deploy (bool): build the folded form (a linear with bias, no norm). Defaults to False.
     """
 
     _layer = 'linear'
@@ -144,10 +148,12 @@ class LinearBN(_FoldablePair):
                  in_features: int,
                  out_features: int,
                  bn_weight_init: float = 1.,
-                 norm_layer: NormFactory = nn.BatchNorm1d) -> None:
+                 norm_layer: NormFactory = nn.BatchNorm1d,
+                 deploy: bool = False) -> None:
         super().__init__()
-        self.linear = nn.Linear(in_features, out_features, bias=False)
-        self.bn: Optional[nn.Module] = norm_layer(out_features)
+        self.deploy = deploy
+        self.linear = nn.Linear(in_features, out_features, bias=deploy)
+        self.bn: Optional[nn.Module] = None if deploy else norm_layer(out_features)
         _init_norm(self.bn, bn_weight_init)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -189,13 +195,15 @@ class LeViTStem(nn.Module):
         embed_dim (int): output channels C (multiple of 8). Defaults to 256.
         act_layer (type): activation. Defaults to ``nn.Hardswish``.
         norm_layer (callable): 2d norm factory. Defaults to ``nn.BatchNorm2d``.
+        deploy (bool): build the folded Conv+BN pairs. Defaults to False.
     """
 
     def __init__(self,
                  in_channels: int = 3,
                  embed_dim: int = 256,
                  act_layer: Callable[[], nn.Module] = nn.Hardswish,
-                 norm_layer: NormFactory = nn.BatchNorm2d) -> None:
+                 norm_layer: NormFactory = nn.BatchNorm2d,
+                 deploy: bool = False) -> None:
         super().__init__()
         if embed_dim % 8 != 0:
             raise ValueError(f'LeViTStem: embed_dim ({embed_dim}) must be divisible by 8')
@@ -203,7 +211,8 @@ class LeViTStem(nn.Module):
         self.out_channels = channels[1:]
         for i in range(4):
             self.add_module(f'conv{i + 1}',
-                            ConvBN(channels[i], channels[i + 1], 3, 2, 1, norm_layer=norm_layer))
+                            ConvBN(channels[i], channels[i + 1], 3, 2, 1, norm_layer=norm_layer,
+                                   deploy=deploy))
             if i < 3:
                 self.add_module(f'act{i + 1}', act_layer())
 
@@ -353,6 +362,7 @@ class LeViTAttention(_BiasedAttention):
             ``nn.BatchNorm1d``.
         bias_interpolation (str): 'bicubic' | 'bilinear' | 'nearest' resize of the bias table
             to other grids. Defaults to 'bicubic'.
+        deploy (bool): build the folded Linear+BN pairs. Defaults to False.
     """
 
     def __init__(self,
@@ -363,17 +373,19 @@ class LeViTAttention(_BiasedAttention):
                  pretrain_hw: Union[int, Grid] = 14,
                  act_layer: Callable[[], nn.Module] = nn.Hardswish,
                  norm_layer: NormFactory = nn.BatchNorm1d,
-                 bias_interpolation: str = 'bicubic') -> None:
+                 bias_interpolation: str = 'bicubic',
+                 deploy: bool = False) -> None:
         super().__init__(num_heads, pretrain_hw, 1, bias_interpolation)
         self.num_heads = num_heads
         self.key_dim = key_dim
         self.value_dim = int(attn_ratio * key_dim)
         self.scale = key_dim**-0.5
         # per head [q | k | v] channel layout [official]
-        self.qkv = LinearBN(dim, num_heads * (2 * key_dim + self.value_dim), norm_layer=norm_layer)
+        self.qkv = LinearBN(dim, num_heads * (2 * key_dim + self.value_dim),
+                            norm_layer=norm_layer, deploy=deploy)
         self.act = act_layer()
         self.proj = LinearBN(num_heads * self.value_dim, dim, bn_weight_init=0.,
-                             norm_layer=norm_layer)
+                             norm_layer=norm_layer, deploy=deploy)
 
     def forward(self, x: torch.Tensor, hw: Grid) -> torch.Tensor:
         """``x``: ``(B, N, C)`` tokens of the ``hw`` grid (row-major); returns ``(B, N, C)``."""
@@ -401,7 +413,7 @@ class LeViTShrinkAttention(_BiasedAttention):
         stride (int): query subsampling stride. Defaults to 2.
         pretrain_hw (int | tuple): key grid at pretraining, where the bias table is stored.
             Defaults to 14.
-        act_layer, norm_layer, bias_interpolation: as in :class:`LeViTAttention`.
+        act_layer, norm_layer, bias_interpolation, deploy: as in :class:`LeViTAttention`.
     """
 
     def __init__(self,
@@ -414,17 +426,19 @@ class LeViTShrinkAttention(_BiasedAttention):
                  pretrain_hw: Union[int, Grid] = 14,
                  act_layer: Callable[[], nn.Module] = nn.Hardswish,
                  norm_layer: NormFactory = nn.BatchNorm1d,
-                 bias_interpolation: str = 'bicubic') -> None:
+                 bias_interpolation: str = 'bicubic',
+                 deploy: bool = False) -> None:
         super().__init__(num_heads, pretrain_hw, stride, bias_interpolation)
         self.num_heads = num_heads
         self.key_dim = key_dim
         self.value_dim = int(attn_ratio * key_dim)
         self.scale = key_dim**-0.5
         # per head [k | v] channel layout [official]
-        self.kv = LinearBN(in_dim, num_heads * (key_dim + self.value_dim), norm_layer=norm_layer)
-        self.q = LinearBN(in_dim, num_heads * key_dim, norm_layer=norm_layer)
+        pair = dict(norm_layer=norm_layer, deploy=deploy)
+        self.kv = LinearBN(in_dim, num_heads * (key_dim + self.value_dim), **pair)
+        self.q = LinearBN(in_dim, num_heads * key_dim, **pair)
         self.act = act_layer()
-        self.proj = LinearBN(num_heads * self.value_dim, out_dim, norm_layer=norm_layer)
+        self.proj = LinearBN(num_heads * self.value_dim, out_dim, **pair)
 
     def output_hw(self, hw: Grid) -> Grid:
         return tuple(math.ceil(size / self.stride) for size in hw)
@@ -452,18 +466,20 @@ class LeViTMlp(nn.Module):
         mlp_ratio (float): hidden / dim. Defaults to 2.
         act_layer (type): activation. Defaults to ``nn.Hardswish``.
         norm_layer (callable): 1d norm factory. Defaults to ``nn.BatchNorm1d``.
+        deploy (bool): build the folded Linear+BN pairs. Defaults to False.
     """
 
     def __init__(self,
                  dim: int,
                  mlp_ratio: float = 2.,
                  act_layer: Callable[[], nn.Module] = nn.Hardswish,
-                 norm_layer: NormFactory = nn.BatchNorm1d) -> None:
+                 norm_layer: NormFactory = nn.BatchNorm1d,
+                 deploy: bool = False) -> None:
         super().__init__()
         hidden = int(dim * mlp_ratio)
-        self.fc1 = LinearBN(dim, hidden, norm_layer=norm_layer)
+        self.fc1 = LinearBN(dim, hidden, norm_layer=norm_layer, deploy=deploy)
         self.act = act_layer()
-        self.fc2 = LinearBN(hidden, dim, bn_weight_init=0., norm_layer=norm_layer)
+        self.fc2 = LinearBN(hidden, dim, bn_weight_init=0., norm_layer=norm_layer, deploy=deploy)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.fc2(self.act(self.fc1(x)))
@@ -480,7 +496,7 @@ class LeViTBlock(nn.Module):
         mlp_ratio (float): MLP hidden / dim. Defaults to 2.
         drop_path (float): stochastic-depth rate of both branches. Defaults to 0.
         pretrain_hw (int | tuple): token grid at pretraining. Defaults to 14.
-        act_layer, norm_layer, bias_interpolation: as in :class:`LeViTAttention`.
+        act_layer, norm_layer, bias_interpolation, deploy: as in :class:`LeViTAttention`.
     """
 
     def __init__(self,
@@ -493,11 +509,12 @@ class LeViTBlock(nn.Module):
                  pretrain_hw: Union[int, Grid] = 14,
                  act_layer: Callable[[], nn.Module] = nn.Hardswish,
                  norm_layer: NormFactory = nn.BatchNorm1d,
-                 bias_interpolation: str = 'bicubic') -> None:
+                 bias_interpolation: str = 'bicubic',
+                 deploy: bool = False) -> None:
         super().__init__()
         self.attn = LeViTAttention(dim, key_dim, num_heads, attn_ratio, pretrain_hw, act_layer,
-                                   norm_layer, bias_interpolation)
-        self.mlp = LeViTMlp(dim, mlp_ratio, act_layer, norm_layer)
+                                   norm_layer, bias_interpolation, deploy)
+        self.mlp = LeViTMlp(dim, mlp_ratio, act_layer, norm_layer, deploy)
         self.drop_path = DropPath(drop_path)
 
     def forward(self, x: torch.Tensor, hw: Grid) -> Tuple[torch.Tensor, Grid]:
@@ -517,7 +534,7 @@ class LeViTShrinkBlock(nn.Module):
         mlp_ratio (float): MLP hidden / dim. Defaults to 2.
         drop_path (float): stochastic-depth rate of the MLP branch. Defaults to 0.
         pretrain_hw (int | tuple): key grid at pretraining. Defaults to 14.
-        act_layer, norm_layer, bias_interpolation: as in :class:`LeViTAttention`.
+        act_layer, norm_layer, bias_interpolation, deploy: as in :class:`LeViTAttention`.
     """
 
     def __init__(self,
@@ -530,7 +547,8 @@ class LeViTShrinkBlock(nn.Module):
                  pretrain_hw: Union[int, Grid] = 14,
                  act_layer: Callable[[], nn.Module] = nn.Hardswish,
                  norm_layer: NormFactory = nn.BatchNorm1d,
-                 bias_interpolation: str = 'bicubic') -> None:
+                 bias_interpolation: str = 'bicubic',
+                 deploy: bool = False) -> None:
         super().__init__()
         if in_dim % key_dim != 0:
             raise ValueError(f'LeViTShrinkBlock: in_dim ({in_dim}) must be divisible by '
@@ -538,8 +556,8 @@ class LeViTShrinkBlock(nn.Module):
                              'heads')
         self.attn = LeViTShrinkAttention(in_dim, out_dim, key_dim, in_dim // key_dim, attn_ratio,
                                          2, pretrain_hw, act_layer, norm_layer,
-                                         bias_interpolation)
-        self.mlp = LeViTMlp(out_dim, mlp_ratio, act_layer, norm_layer)
+                                         bias_interpolation, deploy)
+        self.mlp = LeViTMlp(out_dim, mlp_ratio, act_layer, norm_layer, deploy)
         self.drop_path = DropPath(drop_path)
 
     def forward(self, x: torch.Tensor, hw: Grid) -> Tuple[torch.Tensor, Grid]:

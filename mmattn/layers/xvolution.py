@@ -49,13 +49,13 @@ Our choices where the paper is silent (all options):
 """
 import logging
 import math
-from typing import List, Optional, Sequence, Tuple
+from typing import Callable, List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mmattn.utils.deploy import bn_scale_shift, fuse_conv_bn
+from .reparam import Reparameterizable, bn_scale_shift, fuse_conv_bn
 
 __all__ = ['XVolution']
 
@@ -72,7 +72,7 @@ _NORMALIZES = ('none', 'softmax', 'sigmoid')
 _STRIDE_MODES = ('subsample', 'avgpool')
 
 
-class XVolution(nn.Module):
+class XVolution(Reparameterizable):
     """Convolution + self-attention branches (training) re-parameterised into one operator.
 
     The signature starts like ``nn.Conv2d`` so that mmdet/mmseg ResNet builds it as ``conv2``
@@ -107,8 +107,10 @@ class XVolution(nn.Module):
         conv_norm (bool): Whether the conv branch has its own BN (paper). Default: True.
         zero_init_attention (bool): Initialise the attention BN's weight to 0, so that the layer
             starts as its conv branch (useful with a pretrained conv). Default: False.
-        bn_momentum (float): Momentum of the branch BNs. Default: 0.1.
-        bn_eps (float): Eps of the branch BNs. Default: 1e-5.
+        norm_layer (callable): ``norm_layer(out_channels)`` builds the branch norms (BN_c and
+            BN_a); they must fold (BatchNorm with running statistics) for
+            :meth:`switch_to_deploy`. OpenMMLab configs give ``norm_cfg`` to the registered
+            adapter instead. Default: ``nn.BatchNorm2d``.
         deploy (bool): Build the deploy form directly (to load a converted checkpoint).
             Default: False.
     """
@@ -132,8 +134,7 @@ class XVolution(nn.Module):
                  stride_mode: str = 'subsample',
                  conv_norm: bool = True,
                  zero_init_attention: bool = False,
-                 bn_momentum: float = 0.1,
-                 bn_eps: float = 1e-5,
+                 norm_layer: Callable[[int], nn.Module] = nn.BatchNorm2d,
                  deploy: bool = False) -> None:
         super().__init__()
         kernel_size, stride, padding, dilation = (
@@ -160,12 +161,11 @@ class XVolution(nn.Module):
         # (dy, dx) per offset, shift length outermost: offset_weight[i] belongs to offsets[i].
         self.offsets: List[Tuple[int, int]] = [(length * dy, length * dx) for length in shifts
                                                for dy, dx in _DIRECTIONS[directions]]
-        self.deploy = False
+        self.deploy = deploy
 
         self.conv = nn.Conv2d(in_channels, out_channels, kernel_size, stride, padding, dilation,
                               groups, bias=bias)
-        self.conv_norm = (nn.BatchNorm2d(out_channels, bn_eps, bn_momentum)
-                          if conv_norm else None)
+        self.conv_norm = norm_layer(out_channels) if conv_norm else None
         if attention == 'sa':
             self.query = nn.Conv2d(in_channels, qk_channels, 1, bias=False)
             self.key = nn.Conv2d(in_channels, qk_channels, 1, bias=False)
@@ -173,7 +173,7 @@ class XVolution(nn.Module):
             # Per-offset, per-channel aggregation weights; 1 = the paper's plain sum over offsets.
             self.offset_weight = nn.Parameter(torch.ones(len(self.offsets), in_channels))
         self.project = nn.Conv2d(in_channels, out_channels, 1, bias=False)
-        self.attention_norm = nn.BatchNorm2d(out_channels, bn_eps, bn_momentum)
+        self.attention_norm = norm_layer(out_channels)
         if zero_init_attention:
             nn.init.zeros_(self.attention_norm.weight)
         if deploy:
@@ -325,17 +325,13 @@ class XVolution(nn.Module):
 
     # ------------------------------------------------------------------ deploy
 
-    @torch.no_grad()
-    def switch_to_deploy(self) -> None:
-        """Fold both BNs, merge the static conv branch into one kxk conv, keep the dynamic part.
+    def _check_deployable(self) -> None:
+        for norm in (self.conv_norm, self.attention_norm):
+            if norm is not None:
+                bn_scale_shift(norm)  # raises TypeError for a norm that cannot fold
 
-        Idempotent. Needs eval mode (BN running statistics are folded into weights).
-        """
-        if self.deploy:
-            return
-        if self.training:
-            raise RuntimeError('XVolution.switch_to_deploy() needs eval mode (call .eval() '
-                               'first): BatchNorm running statistics are folded into weights.')
+    def _convert_to_deploy(self) -> None:
+        """Fold both BNs, merge the static conv branch into one kxk conv, keep the dynamic part."""
         attention_scale, attention_shift = bn_scale_shift(self.attention_norm)
         conv = (fuse_conv_bn(self.conv, self.conv_norm) if self.conv_norm is not None else
                 _with_bias(self.conv))
@@ -352,7 +348,6 @@ class XVolution(nn.Module):
 
     def _build_deploy_form(self) -> None:
         """Replace the training branches by the (uninitialised) deploy-form modules."""
-        self.deploy = True
         del self.conv_norm, self.attention_norm
         self.conv_norm = None
         old = self.conv

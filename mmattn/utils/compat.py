@@ -20,6 +20,10 @@ Importing :mod:`mmattn` installs them; nothing in site-packages is edited.
    BFloat16". Under CPU autocast those two ops now get fp32 inputs (boxes and RoI features are
    few; the convolutions around them still run in bf16). Nothing changes outside autocast or
    on CUDA.
+3. mmengine, mmcv and mmseg import ``pkg_resources``, which setuptools >= 81 reports as
+   deprecated on every config load (``mmdet::`` / ``mmseg::`` inheritance): a warning about
+   their packaging that a user can do nothing about. That one message is silenced; every other
+   warning, our own included, stays on.
 """
 import functools
 import importlib
@@ -38,6 +42,9 @@ from mmengine.runner.checkpoint import CheckpointLoader
 __all__ = ['SAFE_GLOBALS', 'TRUST_ENV', 'load_local_checkpoint']
 
 TRUST_ENV = 'MMATTN_TRUST_CHECKPOINTS'
+
+warnings.filterwarnings('ignore', message='pkg_resources is deprecated as an API',
+                        category=UserWarning)
 
 
 def _numpy_globals() -> List[Any]:

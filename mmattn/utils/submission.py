@@ -17,11 +17,13 @@ import os
 import os.path as osp
 import shutil
 import zipfile
-from typing import Dict, List
+from typing import Dict
 
 import numpy as np
 from mmengine.config import Config
 from PIL import Image
+
+from .config import evaluator_list, innermost_dataset
 
 __all__ = ['CITYSCAPES_TRAIN_TO_LABEL_ID', 'enable_format_only', 'pack_submission']
 
@@ -30,23 +32,11 @@ CITYSCAPES_TRAIN_TO_LABEL_ID = (7, 8, 11, 12, 13, 17, 19, 20, 21, 22, 23, 24, 25
                                 32, 33)
 
 
-def _evaluators(cfg: Config) -> List[dict]:
-    evaluator = cfg.test_evaluator
-    return [evaluator] if isinstance(evaluator, dict) else list(evaluator)
-
-
-def _dataset_type(cfg: Config) -> str:
-    dataset = cfg.test_dataloader.dataset
-    while 'dataset' in dataset:
-        dataset = dataset['dataset']
-    return dataset.get('type', '')
-
-
 def enable_format_only(cfg: Config, scope: str, out_dir: str) -> None:
     """Switch the test evaluators of ``cfg`` to writing predictions under ``out_dir``."""
     os.makedirs(out_dir, exist_ok=True)
     found = False
-    for evaluator in _evaluators(cfg):
+    for evaluator in evaluator_list(cfg.test_evaluator):
         if scope == 'mmdet' and evaluator.get('type') == 'CocoMetric':
             evaluator['format_only'] = True
             evaluator['outfile_prefix'] = osp.join(out_dir, 'results')
@@ -71,7 +61,7 @@ def pack_submission(cfg: Config, scope: str, out_dir: str, alg: str = 'mmattn',
     """
     if scope == 'mmdet':
         return _pack_coco(out_dir, alg, testset)
-    kind = _dataset_type(cfg)
+    kind = innermost_dataset(cfg.test_dataloader.dataset).get('type', '')
     png_dir = osp.join(out_dir, 'png')
     if kind == 'CityscapesDataset':
         _train_ids_to_label_ids(png_dir)

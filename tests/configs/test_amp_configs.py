@@ -5,7 +5,7 @@ import os.path as osp
 import pytest
 
 from conftest import REPO
-from mmattn.utils.smoke import run_smoke_test
+from mmattn.apis import run_smoke_test
 
 
 @pytest.mark.slow

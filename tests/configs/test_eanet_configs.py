@@ -129,7 +129,7 @@ def test_r101_config_is_its_r50_config_with_only_depth_and_weights_changed(r101)
 @pytest.mark.slow
 @pytest.mark.parametrize('name', [name for name in ALL_CONFIGS if 'r50' in name])
 def test_config_trains_one_iteration_and_tests_on_synthetic_data(name, tmp_path):
-    from mmattn.utils.smoke import run_smoke_test
+    from mmattn.apis import run_smoke_test
 
     cfg = copy.deepcopy(_load(name))
     result = run_smoke_test(cfg, str(tmp_path))

@@ -71,7 +71,7 @@ def test_segmentation_config_is_a_deep_stem_dilated_d8_lambda_resnet():
 @pytest.mark.parametrize('name', ALL_CONFIGS)
 def test_config_trains_one_iteration_and_tests_on_synthetic_data(name, tmp_path,
                                                                  synthetic_root):
-    from mmattn.utils.smoke import run_smoke_test
+    from mmattn.apis import run_smoke_test
 
     result = run_smoke_test(_load(name), str(tmp_path), data_root=synthetic_root)
     assert math.isfinite(result['train_loss'])

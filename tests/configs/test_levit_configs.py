@@ -52,7 +52,7 @@ def test_detection_fpn_reads_the_backbone_channels_and_feeds_five_anchor_levels(
                                              (DET_CONFIG, True, False)])
 def test_config_trains_one_iteration_and_tests_on_synthetic_data(name, deploy, amp, tmp_path,
                                                                  synthetic_root):
-    from mmattn.utils.smoke import run_smoke_test
+    from mmattn.apis import run_smoke_test
     cfg = _load(name)
     if name == DET_CONFIG:  # after one iteration no score passes 0.05: keep every box
         cfg.model.test_cfg.score_thr = 0.0

@@ -65,7 +65,7 @@ def test_segmentation_config_is_the_mmseg_pspnet_r50_d8_80k_recipe_with_dilated_
 def test_config_trains_in_training_form_and_tests_in_deploy_form(name, tmp_path):
     """One run covers both forms: training + validation in the training form, then the test in
     the deploy form (the smoke runner's deploy hook converts the model before testing)."""
-    from mmattn.utils.smoke import run_smoke_test
+    from mmattn.apis import run_smoke_test
 
     result = run_smoke_test(_load(name), str(tmp_path), deploy=True)
     assert math.isfinite(result['train_loss'])
@@ -77,7 +77,7 @@ def test_config_trains_in_training_form_and_tests_in_deploy_form(name, tmp_path)
 
 @pytest.mark.slow
 def test_pssa_config_trains_under_bf16_autocast(tmp_path):
-    from mmattn.utils.smoke import run_smoke_test
+    from mmattn.apis import run_smoke_test
 
     # The segmentation config: on CPU, mmcv's NMS of the detectors rejects bf16 boxes.
     result = run_smoke_test(_load('pspnet_xvolution_pssa_r50_d8_ade20k.py'), str(tmp_path),

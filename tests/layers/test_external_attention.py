@@ -6,7 +6,6 @@ import torch
 from torch import nn
 
 from mmattn.layers import ExternalAttention, MultiHeadExternalAttention
-from mmattn.layers.external_attention import build_norm
 
 
 def _randomise_norm(norm: nn.Module, generator: torch.Generator) -> None:
@@ -20,13 +19,15 @@ def _randomise_norm(norm: nn.Module, generator: torch.Generator) -> None:
             norm.running_var.copy_(torch.rand(norm.running_var.shape, generator=generator) + 0.5)
 
 
-def _make(channels=8, num_memory=6, num_heads=None, norm_cfg=dict(type='BN'), seed=0, **kwargs):
+def _make(channels=8, num_memory=6, num_heads=None, norm_layer=nn.BatchNorm2d, seed=0,
+          **kwargs):
     torch.manual_seed(seed)
     if num_heads is None:
-        module = ExternalAttention(channels, num_memory=num_memory, norm_cfg=norm_cfg, **kwargs)
+        module = ExternalAttention(channels, num_memory=num_memory, norm_layer=norm_layer,
+                                   **kwargs)
     else:
         module = MultiHeadExternalAttention(channels, num_heads=num_heads, num_memory=num_memory,
-                                            norm_cfg=norm_cfg, **kwargs)
+                                            norm_layer=norm_layer, **kwargs)
     _randomise_norm(module.out_norm, torch.Generator().manual_seed(seed + 1))
     return module.eval()
 
@@ -202,14 +203,14 @@ def test_without_residual_and_activation_output_is_the_normalised_readout():
     torch.testing.assert_close(torch.relu(out + x).double(), expected, rtol=1e-4, atol=1e-5)
 
 
-@pytest.mark.parametrize('num_heads,norm_cfg', [
-    (None, dict(type='BN')),
-    (2, dict(type='BN')),
-    (2, dict(type='GN', num_groups=4)),
-    (None, None),
+@pytest.mark.parametrize('num_heads,norm_layer', [
+    (None, nn.BatchNorm2d),
+    (2, nn.BatchNorm2d),
+    (2, functools.partial(nn.GroupNorm, 4)),
+    (None, nn.Identity),
 ])
-def test_deploy_form_equals_training_form_in_eval(num_heads, norm_cfg):
-    module = _make(num_heads=num_heads, norm_cfg=norm_cfg)
+def test_deploy_form_equals_training_form_in_eval(num_heads, norm_layer):
+    module = _make(num_heads=num_heads, norm_layer=norm_layer)
     x = torch.randn(2, 8, 5, 4)
     with torch.no_grad():
         before_out, before_map = module(x), module.attention_map(x)
@@ -234,45 +235,25 @@ def test_switch_to_deploy_is_idempotent_and_drops_the_training_branches():
 
 
 def test_deploy_keeps_a_group_norm_it_cannot_fold():
-    module = _make(norm_cfg=dict(type='GN', num_groups=2))
+    module = _make(norm_layer=functools.partial(nn.GroupNorm, 2))
     module.switch_to_deploy()
     assert isinstance(module.out_norm, nn.GroupNorm)
 
 
-@pytest.mark.parametrize('norm,expected_type', [
-    (dict(type='BN'), nn.BatchNorm2d),
-    (dict(type='BN2d', momentum=0.01), nn.BatchNorm2d),
-    (dict(type='SyncBN'), nn.SyncBatchNorm),
-    (dict(type='GN', num_groups=4), nn.GroupNorm),
-    (dict(type='IN', affine=True), nn.InstanceNorm2d),
+@pytest.mark.parametrize('norm_layer,expected_type', [
     (nn.BatchNorm2d, nn.BatchNorm2d),
     (functools.partial(nn.GroupNorm, 2), nn.GroupNorm),
-    (None, nn.Identity),
+    (nn.Identity, nn.Identity),
 ])
-def test_norm_accepts_mmcv_dicts_torch_classes_and_factories(norm, expected_type):
-    layer = build_norm(norm, 8)
-    assert type(layer) is expected_type
-    assert layer(torch.randn(2, 8, 3, 3)).shape == (2, 8, 3, 3)
+def test_norm_layer_factory_builds_the_output_norm(norm_layer, expected_type):
+    module = ExternalAttention(8, norm_layer=norm_layer)
+    assert type(module.out_norm) is expected_type
+    assert module(torch.randn(2, 8, 3, 3)).shape == (2, 8, 3, 3)
 
 
-def test_norm_dict_options_reach_the_torch_layer():
-    layer = build_norm(dict(type='BN', momentum=0.01, eps=1e-3, requires_grad=False), 8)
-    assert layer.momentum == 0.01 and layer.eps == 1e-3
-    assert not any(p.requires_grad for p in layer.parameters())
-    group = build_norm(dict(type='GN', num_groups=2), 8)
-    assert group.num_groups == 2
-
-
-@pytest.mark.parametrize('norm,error,message', [
-    (dict(type='Foo'), KeyError, "unknown norm type 'Foo'"),
-    (dict(momentum=0.1), KeyError, "has no 'type' key"),
-    (dict(type='GN'), KeyError, 'GN needs num_groups'),
-    (dict(type='GN', num_groups=3), ValueError, r'channels \(8\) must be divisible by num_groups'),
-    ('BN', TypeError, 'must be a dict, a callable or None'),
-])
-def test_bad_norm_specs_raise_clear_errors(norm, error, message):
-    with pytest.raises(error, match=message):
-        build_norm(norm, 8)
+def test_a_norm_that_is_not_a_factory_raises_a_clear_error():
+    with pytest.raises(TypeError, match='norm_layer must be a callable channels -> module'):
+        ExternalAttention(8, norm_layer=dict(type='BN'))
 
 
 def test_channels_not_divisible_by_heads_raise_a_clear_error():

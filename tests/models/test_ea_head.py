@@ -13,7 +13,7 @@ from torch import nn
 import mmattn  # noqa: F401  (registers the models)
 from mmattn.layers import ExternalAttention, MultiHeadExternalAttention
 from mmattn.models.decode_heads import EAHead
-from mmattn.utils.deploy import switch_to_deploy
+from mmattn.layers import switch_to_deploy
 
 NUM_CLASSES = 5
 

@@ -48,14 +48,14 @@ def test_plugin_output_norm_starts_at_zero_so_it_is_the_identity_on_relu_outputs
 
 def test_default_places_one_ea_module_after_the_last_block_of_stage_4():
     model = EAResNet(**SMALL_RESNET)
-    assert model.ea_names == {(3, 2): 'layer4_ea2'}  # R50 stage 4 has 3 blocks
+    assert model.ea_names == ['layer4.ea2']  # R50 stage 4 has 3 blocks
     ea_layers = [m for m in model.modules() if isinstance(m, MultiHeadExternalAttention)]
     assert len(ea_layers) == 1 and ea_layers[0].channels == 4 * 8 * 4
 
 
 def test_forward_equals_plain_resnet_with_ea_applied_to_the_stage_4_output():
     ea_net, plain = _pair()
-    ea = ea_net.layer4_ea2
+    ea = ea_net.layer4.ea2
     with torch.no_grad():
         ea.out_norm.weight.fill_(1.0)  # make EA change its input
         x = torch.randn(2, 3, 64, 48)
@@ -68,17 +68,17 @@ def test_forward_equals_plain_resnet_with_ea_applied_to_the_stage_4_output():
 
 def test_ea_after_inner_blocks_runs_between_those_blocks():
     ea_net, plain = _pair(ea_stages=(False, True, False, False), ea_blocks=(0, -1))
-    assert set(ea_net.ea_names.values()) == {'layer2_ea0', 'layer2_ea3'}
+    assert ea_net.ea_names == ['layer2.ea0', 'layer2.ea3']
     with torch.no_grad():
-        for module in ea_net.ea_modules():
+        for module in ea_net.ea_modules().values():
             module.out_norm.weight.fill_(1.0)
         x = torch.randn(1, 3, 32, 32)
         h = plain.maxpool(plain.relu(plain.norm1(plain.conv1(x))))
         h = plain.layer1(h)
-        h = ea_net.layer2_ea0(plain.layer2[0](h))
+        h = ea_net.layer2.ea0(plain.layer2[0](h))
         for block in list(plain.layer2)[1:]:
             h = block(h)
-        h = ea_net.layer2_ea3(h)
+        h = ea_net.layer2.ea3(h)
         torch.testing.assert_close(ea_net(x)[1], h)
 
 
@@ -95,13 +95,13 @@ def test_imagenet_resnet_checkpoint_loads_with_only_the_ea_keys_missing():
     ea_net = EAResNet(**SMALL_RESNET)
     missing, unexpected = ea_net.load_state_dict(plain.state_dict(), strict=False)
     assert not unexpected
-    assert missing and all(key.startswith('layer4_ea2.') for key in missing)
+    assert missing and all(key.startswith('layer4.ea2.') for key in missing)
 
 
 def test_init_weights_keeps_the_ea_init_after_resnets_constant_norm_init():
     model = EAResNet(**SMALL_RESNET)
     model.init_weights()  # ResNet's own init sets every BN weight to 1 first
-    ea = model.layer4_ea2
+    ea = model.layer4.ea2
     assert ea.out_norm.weight.abs().sum() == 0
     torch.testing.assert_close(ea.memory_values.weight, ea.memory_keys.weight.transpose(0, 1))
 
@@ -109,17 +109,17 @@ def test_init_weights_keeps_the_ea_init_after_resnets_constant_norm_init():
 def test_norm_eval_freezes_resnet_bns_but_not_the_new_ea_norm():
     model = EAResNet(depth=50, base_channels=4, stem_channels=4, norm_eval=True).train()
     assert not model.layer4[0].norm1.training
-    assert model.layer4_ea2.out_norm.training
+    assert model.layer4.ea2.out_norm.training
     frozen = EAResNet(depth=50, base_channels=4, stem_channels=4, norm_eval=True,
                       ea_norm_eval=True).train()
-    assert not frozen.layer4_ea2.out_norm.training
+    assert not frozen.layer4.ea2.out_norm.training
 
 
 def test_ea_options_reach_the_module():
     model = EAResNet(**SMALL_RESNET,
                      ea_cfg=dict(type='ExternalAttentionPlugin', num_memory=16, num_heads=4,
                                  norm_cfg=dict(type='GN', num_groups=8)))
-    ea = model.layer4_ea2
+    ea = model.layer4.ea2
     assert (ea.num_memory, ea.num_heads) == (16, 4)
     assert isinstance(ea.out_norm, nn.GroupNorm)
 
@@ -171,7 +171,7 @@ def test_mask_rcnn_with_ea_resnet_computes_losses_and_predictions():
     total = sum(sum(v) if isinstance(v, list) else v for k, v in losses.items() if 'loss' in k)
     assert torch.isfinite(total)
     total.backward()
-    ea = model.backbone.layer4_ea1  # R18: stage 4 has 2 blocks
+    ea = model.backbone.layer4.ea1  # R18: stage 4 has 2 blocks
     assert ea.out_norm.weight.grad is not None and ea.out_norm.weight.grad.abs().sum() > 0
     model.eval()
     data = model.data_preprocessor(packed, training=False)

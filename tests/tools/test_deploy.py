@@ -10,7 +10,7 @@ import pytest
 from mmengine.config import Config
 
 from conftest import REPO
-from mmattn.utils.smoke import shrink_config
+from mmattn.apis import shrink_config
 
 
 @pytest.mark.slow

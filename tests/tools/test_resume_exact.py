@@ -8,7 +8,7 @@ import torch
 from mmengine.config import Config
 
 from conftest import REPO
-from mmattn.utils.smoke import shrink_config
+from mmattn.apis import shrink_config
 
 
 def _train(cfg_path, work_dir, *extra):

@@ -13,7 +13,7 @@ from mmengine.config import Config
 from PIL import Image
 
 from conftest import REPO
-from mmattn.utils.smoke import shrink_config
+from mmattn.apis import shrink_config
 from mmattn.utils.submission import CITYSCAPES_TRAIN_TO_LABEL_ID
 
 

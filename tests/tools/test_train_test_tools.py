@@ -9,7 +9,7 @@ import pytest
 from mmengine.config import Config
 
 from conftest import REPO
-from mmattn.utils.smoke import shrink_config
+from mmattn.apis import shrink_config
 
 DET_CONFIG = osp.join(REPO, 'configs', 'mask_rcnn_ea_r50_fpn_1x_coco.py')
 SEG_CONFIG = osp.join(REPO, 'configs', 'demo_eanet_r18_synthetic.py')

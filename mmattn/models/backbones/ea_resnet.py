@@ -1,17 +1,26 @@
 """mmdet ResNet with External Attention after chosen blocks (arXiv:2105.02358, Sec. 4.4).
 
 The paper adds one EA module at the end of ResNet stage 4 for Mask R-CNN. mmdet's ``plugins=``
-hook inserts a module inside *every* block of a stage, so this backbone adds EA modules after
-chosen blocks instead, by default after the last block of the last stage only.
+hook inserts a module inside *every* block of a stage, so this backbone uses ResNet's other hook,
+``make_res_layer``: the stage's ``nn.Sequential`` gets the EA module right after the chosen
+block, under the name ``ea{block}`` (``layer4.ea2`` for ResNet-50). ResNet's own forward,
+``frozen_stages``, ``norm_eval`` and ``with_cp`` then apply to EA as to the blocks around it.
 """
-from typing import Dict, Sequence, Tuple
+import re
+import warnings
+from collections import OrderedDict
+from typing import Dict, List, Sequence
 
-import torch
 from mmcv.cnn import build_plugin_layer
 from mmdet.models.backbones import ResNet
+from mmengine.model import Sequential
+from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from mmattn.registry import register_model
+
+# 'layer4_ea2.' (mmattn < 0.2) -> 'layer4.ea2.'
+_OLD_EA_KEY = re.compile(r'^(layer\d+)_(ea\d+)\.')
 
 
 @register_model()
@@ -32,7 +41,10 @@ class EAResNet(ResNet):
             module runs; negative indices count from the end. Default: ``(-1,)`` (last block).
         ea_norm_eval (bool): whether ``norm_eval=True`` also freezes the BN statistics of the EA
             modules. Default: False: they are new, randomly initialised layers with no
-            statistics to keep, so they train with batch statistics.
+            statistics to keep, so they train with batch statistics (unless their stage is
+            frozen by ``frozen_stages``).
+        deploy (bool): build the EA modules in their deploy form, to load a checkpoint written
+            by ``tools/model_converters/reparameterize_model.py``. Default: False.
         **kwargs: :class:`mmdet.models.backbones.ResNet` arguments.
     """
 
@@ -41,60 +53,73 @@ class EAResNet(ResNet):
                  ea_stages: Sequence[bool] = (False, False, False, True),
                  ea_blocks: Sequence[int] = (-1,),
                  ea_norm_eval: bool = False,
+                 deploy: bool = False,
                  **kwargs) -> None:
-        super().__init__(**kwargs)
-        if len(ea_stages) != self.num_stages:
-            raise ValueError(f'EAResNet: ea_stages {tuple(ea_stages)} needs one flag per stage '
-                             f'({self.num_stages} stages)')
+        # Read by make_res_layer, which ResNet.__init__ calls once per stage.
+        self.ea_cfg = dict(ea_cfg, deploy=True) if deploy else dict(ea_cfg)
+        self.ea_stages = tuple(ea_stages)
+        self.ea_blocks = tuple(ea_blocks)
         self.ea_norm_eval = ea_norm_eval
-        # (stage index, block index) -> attribute name. The EA modules are direct children so
-        # that mmengine calls their init_weights() after ResNet's Kaiming/Constant init and
-        # before a Pretrained checkpoint is loaded.
-        self.ea_names: Dict[Tuple[int, int], str] = {}
-        for stage_idx, layer_name in enumerate(self.res_layers):
-            if not ea_stages[stage_idx]:
-                continue
-            num_blocks = len(getattr(self, layer_name))
-            channels = self.block.expansion * self.base_channels * 2**stage_idx
-            for block_idx in ea_blocks:
-                if not -num_blocks <= block_idx < num_blocks:
-                    raise ValueError(f'EAResNet: ea_blocks index {block_idx} is out of range '
-                                     f'for {layer_name}, which has {num_blocks} blocks')
-                block_idx %= num_blocks
-                name = f'{layer_name}_ea{block_idx}'
-                _, ea = build_plugin_layer(ea_cfg, in_channels=channels)
-                self.add_module(name, ea)
-                self.ea_names[(stage_idx, block_idx)] = name
+        self.ea_names: List[str] = []  # 'layer4.ea2', in forward order
+        super().__init__(**kwargs)
+        if len(self.ea_stages) != self.num_stages:
+            raise ValueError(f'EAResNet: ea_stages {self.ea_stages} needs one flag per stage '
+                             f'({self.num_stages} stages)')
         if not self.ea_names:
-            raise ValueError(f'EAResNet: no EA module was placed (ea_stages={tuple(ea_stages)}, '
-                             f'ea_blocks={tuple(ea_blocks)}); use mmdet ResNet instead')
+            raise ValueError(f'EAResNet: no EA module was placed (ea_stages={self.ea_stages}, '
+                             f'ea_blocks={self.ea_blocks}); use mmdet ResNet instead')
 
-    def ea_modules(self):
-        """The EA modules in forward order."""
-        return [getattr(self, self.ea_names[key]) for key in sorted(self.ea_names)]
+    def make_res_layer(self, **kwargs) -> Sequential:
+        """ResNet's stage, with an EA module after each chosen block of a chosen stage."""
+        res_layer = super().make_res_layer(**kwargs)
+        stage = len(self.res_layers)  # ResNet appends each stage's name after this call
+        if stage >= len(self.ea_stages) or not self.ea_stages[stage]:
+            return res_layer
+        num_blocks = len(res_layer)
+        chosen = set()
+        for index in self.ea_blocks:
+            if not -num_blocks <= index < num_blocks:
+                raise ValueError(f'EAResNet: ea_blocks index {index} is out of range for '
+                                 f'layer{stage + 1}, which has {num_blocks} blocks')
+            chosen.add(index % num_blocks)
+        channels = kwargs['planes'] * kwargs['block'].expansion
+        modules = []
+        for index, block in enumerate(res_layer):
+            modules.append((str(index), block))
+            if index in chosen:
+                _, ea = build_plugin_layer(self.ea_cfg, in_channels=channels)
+                modules.append((f'ea{index}', ea))
+                self.ea_names.append(f'layer{stage + 1}.ea{index}')
+        # mmengine's Sequential, as mmdet's ResLayer: init_weights() reaches the EA modules
+        return Sequential(OrderedDict(modules))
 
-    def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
-        if self.deep_stem:
-            x = self.stem(x)
-        else:
-            x = self.relu(self.norm1(self.conv1(x)))
-        x = self.maxpool(x)
-        outs = []
-        for stage_idx, layer_name in enumerate(self.res_layers):
-            for block_idx, block in enumerate(getattr(self, layer_name)):
-                x = block(x)
-                ea_name = self.ea_names.get((stage_idx, block_idx))
-                if ea_name is not None:
-                    x = getattr(self, ea_name)(x)
-            if stage_idx in self.out_indices:
-                outs.append(x)
-        return tuple(outs)
+    def ea_modules(self) -> Dict[str, nn.Module]:
+        """The EA modules by name (``'layer4.ea2'``), in forward order."""
+        modules = dict(self.named_modules())
+        return {name: modules[name] for name in self.ea_names}
 
     def train(self, mode: bool = True) -> 'EAResNet':
-        super().train(mode)
+        super().train(mode)  # applies frozen_stages and norm_eval
         if mode and self.norm_eval and not self.ea_norm_eval:
-            for module in self.ea_modules():
-                for norm in module.modules():
-                    if isinstance(norm, _BatchNorm):
-                        norm.train()
+            for name, module in self.ea_modules().items():
+                stage = int(name.split('.')[0][len('layer'):])
+                if stage > self.frozen_stages:  # a frozen stage keeps its EA frozen too
+                    for norm in module.modules():
+                        if isinstance(norm, _BatchNorm):
+                            norm.train()
         return self
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs) -> None:
+        # mmattn < 0.2 kept the EA modules beside the stages ('layer4_ea2.*'); they now sit
+        # inside them ('layer4.ea2.*'). Old checkpoints load, with a deprecation warning.
+        old = [key for key in state_dict if key.startswith(prefix) and
+               _OLD_EA_KEY.match(key[len(prefix):])]
+        for key in old:
+            state_dict[prefix + _OLD_EA_KEY.sub(r'\1.\2', key[len(prefix):], count=1)] = \
+                state_dict.pop(key)
+        if old:
+            warnings.warn(f'EAResNet: checkpoint keys {prefix}layerN_eaK.* are the layout of '
+                          f'mmattn < 0.2; loaded as {prefix}layerN.eaK.* ({len(old)} tensors). '
+                          'Re-save the checkpoint to silence this.', DeprecationWarning)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+

@@ -17,15 +17,14 @@ paper's "convolutions first, lambdas last" finding, and spreads the global conte
 import logging
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from mmcv.cnn import build_norm_layer
 from mmengine.logging import print_log
 from mmengine.model import initialize
 from mmengine.runner.checkpoint import _load_checkpoint, _load_checkpoint_with_prefix
 from mmseg.models.backbones.resnet import Bottleneck, ResNet
-from torch import nn
 
 from mmattn.layers import LambdaLayer
 from mmattn.registry import register_model
+from ..utils import norm_layer_from_cfg
 
 # c4 lambda-layer counts of the paper's hybrids (section 5.1 / appendix), by depth.
 PAPER_C4_LAMBDA_LAYERS = {50: 1, 101: 3, 152: 6}
@@ -99,10 +98,7 @@ class LambdaResNet(ResNet):
                 raise ValueError(f'LambdaResNet: lambda_cfg must not set {key!r} (it comes from '
                                  f'the block / norm_cfg), got lambda_cfg={lambda_cfg}')
         self.lambda_norm_eval = lambda_norm_eval
-        norm_cfg = dict(self.norm_cfg, requires_grad=True)
-
-        def norm_layer(channels: int) -> nn.Module:
-            return build_norm_layer(norm_cfg, channels)[1]
+        norm_layer = norm_layer_from_cfg(dict(self.norm_cfg, requires_grad=True))
 
         # 'layer3.5.conv2' -> stage index, for every replaced conv
         self.lambda_layer_names: Dict[str, int] = {}

@@ -6,28 +6,20 @@ builds the norms from mmcv configs and returns ``(B, C, H, W)`` maps for necks.
 from typing import Dict, List, Optional, Sequence, Union
 
 import torch
-from mmcv.cnn import build_norm_layer
 from mmengine.model import BaseModule
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
+from mmattn.layers import Reparameterizable, bn_scale_shift
 from mmattn.layers.levit_blocks import ConvBN, LeViTBlock, LeViTShrinkBlock, LeViTStem, LinearBN
 from mmattn.registry import register_model
-from mmattn.utils.deploy import bn_scale_shift
+from ..utils import norm_layer_from_cfg
 
 _ARCH_KEYS = ('embed_dims', 'key_dim', 'num_heads', 'depths')
 
 
-def _norm_factory(norm_cfg: Dict, linear: bool):
-    """``channels -> norm`` from an mmcv norm config; Linear+BN pairs need the 1d BatchNorm."""
-    cfg = dict(norm_cfg)
-    if linear and cfg['type'] in ('BN', 'BN2d'):
-        cfg['type'] = 'BN1d'
-    return lambda channels: build_norm_layer(cfg, channels)[1]
-
-
 @register_model()
-class LeViT(BaseModule):
+class LeViT(BaseModule, Reparameterizable):
     """LeViT backbone for dense prediction: any input size, features at strides 4 to 64.
 
     Paper: "LeViT: a Vision Transformer in ConvNet's Clothing for Faster Inference",
@@ -68,6 +60,8 @@ class LeViT(BaseModule):
         frozen_stages (int): -1 freezes nothing, 0 the stem, k > 0 the stem and the first k
             stages (parameters and norm statistics). Defaults to -1.
         norm_eval (bool): keep every BatchNorm in eval mode while training. Defaults to False.
+        deploy (bool): build every Conv/Linear + BN pair folded (the form
+            :meth:`switch_to_deploy` gives), to load a deployed checkpoint. Defaults to False.
         init_cfg (dict | list[dict], optional): mmengine init config, e.g.
             ``dict(type='Pretrained', checkpoint='checkpoints/levit-256_mmattn.pth')``.
     """
@@ -94,6 +88,7 @@ class LeViT(BaseModule):
                  norm_cfg: Dict = dict(type='BN'),
                  frozen_stages: int = -1,
                  norm_eval: bool = False,
+                 deploy: bool = False,
                  init_cfg: Optional[Union[Dict, List[Dict]]] = None) -> None:
         super().__init__(init_cfg=init_cfg)
         self.arch_settings = self._parse_arch(arch)
@@ -104,17 +99,17 @@ class LeViT(BaseModule):
         self.out_indices = self._parse_out_indices(out_indices, self.num_levels)
         self.frozen_stages = frozen_stages
         self.norm_eval = norm_eval
-        self.deploy = False
+        self.deploy = deploy
 
-        conv_norm = _norm_factory(norm_cfg, linear=False)
-        linear_norm = _norm_factory(norm_cfg, linear=True)
-        self.stem = LeViTStem(in_channels, embed_dims[0], nn.Hardswish, conv_norm)
+        self.stem = LeViTStem(in_channels, embed_dims[0], nn.Hardswish,
+                              norm_layer_from_cfg(norm_cfg), deploy)
         level_channels = [embed_dims[0] // 4, embed_dims[0] // 2] + list(embed_dims)
         self.out_channels = [level_channels[i] for i in self.out_indices]
 
         pretrain_hw = pretrain_img_size // 16  # stem stride [official: img_size // patch_size]
-        common = dict(act_layer=nn.Hardswish, norm_layer=linear_norm,
-                      bias_interpolation=bias_interpolation)
+        common = dict(act_layer=nn.Hardswish,
+                      norm_layer=norm_layer_from_cfg(norm_cfg, tokens=True),
+                      bias_interpolation=bias_interpolation, deploy=deploy)
         self.stages = nn.ModuleList()
         for i, (dim, heads, depth) in enumerate(
                 zip(embed_dims, self.arch_settings['num_heads'], self.arch_settings['depths'])):
@@ -200,24 +195,19 @@ class LeViT(BaseModule):
                     module.eval()
         return self
 
-    def switch_to_deploy(self) -> None:
-        """Fold every Conv/Linear + BN pair into one layer, in place (eval mode; idempotent).
+    def _foldable_pairs(self) -> List[tuple]:
+        return [(name, module) for name, module in self.named_modules()
+                if isinstance(module, (ConvBN, LinearBN)) and not module.deploy]
 
-        Raises:
-            RuntimeError: the model is in training mode.
-            TypeError: a norm cannot be folded (GroupNorm, BN without running statistics);
-                nothing is changed then.
-        """
-        if self.training:
-            raise RuntimeError('LeViT.switch_to_deploy needs eval mode (call .eval() first): '
-                               'BatchNorm statistics are folded into the weights')
-        pairs = [(name, module) for name, module in self.named_modules()
-                 if isinstance(module, (ConvBN, LinearBN)) and not module.deployed]
-        for name, module in pairs:  # check all first: never leave a half-converted model
+    def _check_deployable(self) -> None:
+        """Check every pair first: never leave a half-converted model."""
+        for name, module in self._foldable_pairs():
             try:
                 bn_scale_shift(module.bn)
             except TypeError as err:
                 raise TypeError(f'LeViT.switch_to_deploy: {name}.bn: {err}') from err
-        for _, module in pairs:
+
+    def _convert_to_deploy(self) -> None:
+        """Fold every Conv/Linear + BN pair into one layer, in place."""
+        for _, module in self._foldable_pairs():
             module.switch_to_deploy()
-        self.deploy = True

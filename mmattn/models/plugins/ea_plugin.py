@@ -1,10 +1,9 @@
 """External Attention as an mmcv plugin (``build_plugin_layer``), for mmdet ResNet ``plugins=``."""
 from typing import Dict, Optional
 
-from mmcv.cnn import build_norm_layer
-
 from mmattn.layers import MultiHeadExternalAttention
 from mmattn.registry import register_model
+from ..utils import norm_layer_from_cfg
 
 
 @register_model()
@@ -20,12 +19,11 @@ class ExternalAttentionPlugin(MultiHeadExternalAttention):
         in_channels (int): channels of the feature map (given by the host).
         num_memory (int): memory units S. Default: 64.
         num_heads (int): heads sharing the memories. Default: 1.
-        norm_cfg (dict | None): mmcv norm config, built with mmcv's ``build_norm_layer``.
-            Default: ``dict(type='BN')``.
+        norm_cfg (dict | None): mmcv norm config of the output norm. Default: ``dict(type='BN')``.
         zero_init_norm (bool): start the output norm at 0 so that the module is the identity on
             the (non-negative) block output of a pretrained backbone. Default: True, as mmcv's
             ``NonLocal2d`` (``zeros_init=True``) for the same reason; the paper does not say.
-        **kwargs: ``attn_drop``, ``residual``, ``with_act`` of the layer.
+        **kwargs: ``attn_drop``, ``residual``, ``with_act``, ``deploy`` of the layer.
     """
 
     _abbr_ = 'ea'
@@ -37,7 +35,6 @@ class ExternalAttentionPlugin(MultiHeadExternalAttention):
                  norm_cfg: Optional[Dict] = dict(type='BN'),
                  zero_init_norm: bool = True,
                  **kwargs) -> None:
-        norm = None if norm_cfg is None else (
-            lambda channels: build_norm_layer(norm_cfg, channels)[1])
-        super().__init__(in_channels, num_heads=num_heads, num_memory=num_memory, norm_cfg=norm,
+        super().__init__(in_channels, num_heads=num_heads, num_memory=num_memory,
+                         norm_layer=norm_layer_from_cfg(norm_cfg),
                          zero_init_norm=zero_init_norm, **kwargs)

@@ -1,5 +1,5 @@
-"""tools/visualize_attention.py on tiny EANet and Mask R-CNN EA models and a synthetic image."""
-import importlib.util
+"""mmattn.apis.visualize_attention (tools/visualize_attention.py) on tiny EANet and Mask R-CNN
+EA models and a synthetic image."""
 from pathlib import Path
 
 import cv2
@@ -11,11 +11,9 @@ from mmengine.registry import init_default_scope
 
 import mmattn  # noqa: F401  (registers the models)
 
+from mmattn.apis import visualize as visualize_attention
+
 ROOT = Path(__file__).resolve().parents[2]
-_spec = importlib.util.spec_from_file_location('visualize_attention',
-                                               ROOT / 'tools' / 'visualize_attention.py')
-visualize_attention = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(visualize_attention)
 
 SEG_CONFIG = f"""
 _base_ = '{ROOT}/configs/eanet_r50_ade20k.py'
@@ -99,8 +97,8 @@ def _check_pngs(paths, num_tiles_in_strip):
 def test_segmentation_model_writes_one_overlay_per_chosen_unit_and_a_strip(seg_files, tmp_path):
     config, checkpoint, image, _ = seg_files
     out_dir = tmp_path / 'maps'
-    written = visualize_attention.main(
-        [config, checkpoint, image, '--out-dir', str(out_dir), '--num-units', '3'])
+    written = visualize_attention.visualize_attention(config, checkpoint, image, str(out_dir),
+                                                      num_units=3)
     assert list(written) == ['decode_head.ea']
     paths = written['decode_head.ea']
     assert len(paths) == 4 and all(Path(p).parent == out_dir for p in paths)
@@ -109,7 +107,8 @@ def test_segmentation_model_writes_one_overlay_per_chosen_unit_and_a_strip(seg_f
 
 def test_explicit_units_are_the_ones_written(seg_files, tmp_path):
     _, checkpoint, image, cfg = seg_files
-    written = visualize_attention.visualize(cfg, checkpoint, image, str(tmp_path), units=[0, 7])
+    written = visualize_attention.visualize_attention(cfg, checkpoint, image, str(tmp_path),
+                                                      units=[0, 7])
     names = [Path(p).name for p in written['decode_head.ea'][:-1]]
     assert names == ['scene_decode_head_ea_unit0.png', 'scene_decode_head_ea_unit7.png']
 
@@ -117,7 +116,7 @@ def test_explicit_units_are_the_ones_written(seg_files, tmp_path):
 def test_units_outside_the_memory_raise_a_clear_error(seg_files, tmp_path):
     _, checkpoint, image, cfg = seg_files
     with pytest.raises(ValueError, match=r'units \[8\] out of range, the module has 8'):
-        visualize_attention.visualize(cfg, checkpoint, image, str(tmp_path), units=[8])
+        visualize_attention.visualize_attention(cfg, checkpoint, image, str(tmp_path), units=[8])
 
 
 def test_picked_units_are_those_whose_maps_vary_most():
@@ -128,7 +127,7 @@ def test_picked_units_are_those_whose_maps_vary_most():
 @pytest.mark.slow
 def test_detection_model_writes_the_backbone_ea_maps(tmp_path):
     _, checkpoint, image, cfg = _files(tmp_path, DET_CONFIG, 'mmdet')
-    written = visualize_attention.visualize(cfg, checkpoint, image, str(tmp_path / 'maps'),
-                                            num_units=2)
-    assert list(written) == ['backbone.layer4_ea1']  # R18: stage 4 has 2 blocks
-    _check_pngs(written['backbone.layer4_ea1'], num_tiles_in_strip=3)
+    written = visualize_attention.visualize_attention(cfg, checkpoint, image,
+                                                      str(tmp_path / 'maps'), num_units=2)
+    assert list(written) == ['backbone.layer4.ea1']  # R18: stage 4 has 2 blocks
+    _check_pngs(written['backbone.layer4.ea1'], num_tiles_in_strip=3)

@@ -1,4 +1,4 @@
-"""Test-only stand-in for ``torchvision`` so that timm (a test oracle) imports on CPU machines.
+"""Stand-in for ``torchvision`` so that timm (a test and benchmark oracle) imports on CPU machines.
 
 timm imports a few torchvision names at import time (``FrozenBatchNorm2d`` for isinstance
 checks, transforms and datasets in ``timm.data``), none of which the LeViT oracle runs. The

@@ -1,34 +1,21 @@
-"""levit2mmattn: timm / official / mmpretrain LeViT checkpoints reproduce their features in mmattn.
+"""LeViT converter (tools/model_converters/levit2mmattn.py): timm / official / mmpretrain LeViT
+checkpoints reproduce their features in mmattn.
 
-timm is the oracle (random weights, no download); it imports behind the test-only torchvision
-placeholder of ``tests/_shims/torchvision_stub.py``.
+timm is the oracle (random weights, no download); it imports behind the torchvision placeholder
+of ``mmattn.testing.torchvision_stub``.
 """
-import importlib.util
 import re
-from pathlib import Path
 
 import pytest
 import torch
 
-from conftest import randomise_levit_statistics
+from mmattn.models import converters as converter
 from mmattn.models.backbones.levit import LeViT
-
-_ROOT = Path(__file__).resolve().parents[2]
-
-
-def _load(path: Path, name: str):
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-converter = _load(_ROOT / 'tools' / 'model_converters' / 'levit2mmattn.py', 'levit2mmattn')
+from mmattn.testing import randomise_levit_statistics, torchvision_stub as stub
 
 
 @pytest.fixture(scope='module')
 def timm():
-    stub = _load(_ROOT / 'tests' / '_shims' / 'torchvision_stub.py', 'torchvision_stub')
     installed = stub.install()
     import timm as timm_module
     yield timm_module
@@ -155,11 +142,12 @@ def test_official_and_mmpretrain_layouts_convert_like_timm(timm, tmp_path):
             assert torch.equal(converted[key], value), (fmt, key)
 
 
-def test_command_line_writes_a_checkpoint_that_loads_strictly(tmp_path):
+def test_a_converted_and_saved_checkpoint_loads_strictly(tmp_path):
     source = LeViT('128s').state_dict()
     src, dst = tmp_path / 'src.pth', tmp_path / 'dst.pth'
     torch.save({'state_dict': {'backbone.' + k: v for k, v in source.items()}}, src)
-    converter.main([str(src), str(dst)])
+    converter.save_state_dict(converter.convert_levit(converter.load_state_dict(str(src))),
+                              str(dst), dict(source_format='mmattn'))
     saved = torch.load(dst, map_location='cpu', weights_only=True)
     assert saved['meta']['source_format'] == 'mmattn'
     LeViT('128s').load_state_dict(saved['state_dict'], strict=True)

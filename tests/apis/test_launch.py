@@ -4,8 +4,8 @@ import argparse
 import pytest
 from mmengine.config import Config
 
-from mmattn.utils.launch import (apply_test_args, apply_train_args, drop_pretrained_init,
-                                 host_library, replace_sync_bn)
+from mmattn.apis.launch import apply_test_args, apply_train_args
+from mmattn.utils.config import drop_pretrained_init, host_library, replace_sync_bn
 
 
 def _seg_cfg() -> Config:

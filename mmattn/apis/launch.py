@@ -1,0 +1,204 @@
+"""What ``tools/train.py`` and ``tools/test.py`` do to a config before mmengine's Runner gets it.
+
+One set of tools serves mmdet and mmseg configs: the host library is read from the config's
+``default_scope`` and only the few runner details that differ between them branch on it.
+
+Multi-process training without CUDA: mmengine's own ``init_dist('pytorch')`` calls
+``torch.cuda.set_device`` and DDP is built with ``device_ids=[LOCAL_RANK]``, both of which fail on
+a CPU machine. :func:`setup_cpu_distributed` initialises a gloo process group first (the Runner
+then skips its own initialisation), builds DDP with ``device_ids=None`` and turns SyncBN, which
+needs CUDA tensors to synchronise, into BN. Each of these changes is logged.
+"""
+import argparse
+import os
+import os.path as osp
+import subprocess
+
+import torch
+import torch.distributed as dist
+from mmengine.config import Config, ConfigDict, DictAction
+from mmengine.logging import print_log
+
+from ..utils.config import drop_pretrained_init, evaluator_list, host_library, replace_sync_bn
+from ..utils.submission import enable_format_only
+from .reparameterize import deploy_config, is_deploy_checkpoint
+
+__all__ = [
+    'add_common_args', 'apply_test_args', 'apply_train_args', 'build_runner', 'config_from_args',
+    'setup_cpu_distributed'
+]
+
+def add_common_args(parser: argparse.ArgumentParser, example: str) -> None:
+    """The options train.py and test.py share: --cfg-options, --launcher, --local_rank."""
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help=f'override config entries, e.g. {example}')
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
+                        default='none', help='job launcher')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+
+
+def config_from_args(args: argparse.Namespace) -> Config:
+    """``args.config`` with ``--cfg-options`` merged; exports LOCAL_RANK for the launcher."""
+    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    cfg = Config.fromfile(args.config)
+    if args.cfg_options:
+        cfg.merge_from_dict(args.cfg_options)
+    return cfg
+
+
+def build_runner(cfg: Config):
+    """mmengine's Runner for ``cfg``, or the config's own ``runner_type``."""
+    from mmengine.registry import RUNNERS
+    from mmengine.runner import Runner
+    return Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
+
+
+def _slurm_env() -> None:
+    """Fill torchrun's variables from SLURM's so that ``env://`` works under srun."""
+    if 'SLURM_PROCID' not in os.environ or 'RANK' in os.environ:
+        return
+    os.environ['RANK'] = os.environ['SLURM_PROCID']
+    os.environ['WORLD_SIZE'] = os.environ['SLURM_NTASKS']
+    os.environ['LOCAL_RANK'] = os.environ.get('SLURM_LOCALID', '0')
+    if 'MASTER_ADDR' not in os.environ:
+        nodes = os.environ['SLURM_NODELIST']
+        os.environ['MASTER_ADDR'] = subprocess.getoutput(
+            f'scontrol show hostname {nodes} | head -n1')
+    os.environ.setdefault('MASTER_PORT', '29500')
+
+
+def setup_cpu_distributed(cfg: Config, launcher: str) -> bool:
+    """Prepare multi-process training on a machine without CUDA; no-op otherwise.
+
+    Returns:
+        bool: Whether the CPU path was taken.
+    """
+    if launcher == 'none' or torch.cuda.is_available():
+        return False
+    if launcher not in ('pytorch', 'slurm'):
+        raise ValueError(f'launcher {launcher!r} is not supported without CUDA; use pytorch '
+                         '(tools/dist_train.sh) or slurm.')
+    if launcher == 'slurm':
+        _slurm_env()
+    if not dist.is_initialized():
+        dist.init_process_group(backend='gloo', init_method='env://')
+    rank = dist.get_rank()
+    if rank == 0:
+        print_log(f'no CUDA: gloo process group of {dist.get_world_size()} CPU processes',
+                  logger='current')
+    cfg.model_wrapper_cfg = ConfigDict(
+        type='MMDistributedDataParallel', device_ids=None,
+        find_unused_parameters=cfg.get('find_unused_parameters', False))
+    if rank == 0:
+        print_log('no CUDA: DistributedDataParallel on CPU (device_ids=None)', logger='current')
+    replaced = replace_sync_bn(cfg)
+    if replaced and rank == 0:
+        print_log(f'no CUDA: SyncBN replaced by BN in {replaced} norm configs (SyncBN '
+                  'synchronises CUDA tensors only)', logger='current')
+    return True
+
+
+def _enable_amp(cfg: Config) -> None:
+    wrapper = cfg.optim_wrapper
+    if wrapper.get('type', 'OptimWrapper') not in ('OptimWrapper', 'AmpOptimWrapper'):
+        print_log(f'--amp: optim_wrapper type {wrapper.type} left as it is', logger='current')
+        return
+    if torch.cuda.is_available():
+        wrapper.type = 'AmpOptimWrapper'
+        wrapper.setdefault('loss_scale', 'dynamic')
+        print_log('--amp: fp16 AmpOptimWrapper with dynamic loss scaling', logger='current')
+    else:
+        wrapper.type = 'BF16OptimWrapper'
+        wrapper.pop('loss_scale', None)
+        print_log('--amp without CUDA: bf16 autocast on CPU (BF16OptimWrapper)',
+                  logger='current')
+
+
+def _default_work_dir(config_path: str) -> str:
+    return osp.join('./work_dirs', osp.splitext(osp.basename(config_path))[0])
+
+
+def apply_train_args(cfg: Config, args) -> Config:
+    """``tools/train.py`` options: work dir, AMP, resume, finite checks, launcher."""
+    host_library(cfg)
+    cfg.launcher = args.launcher
+    cfg.work_dir = args.work_dir or cfg.get('work_dir') or _default_work_dir(args.config)
+    if args.amp:
+        _enable_amp(cfg)
+    hooks = [dict(type='RNGStateHook')]  # exact --resume, see mmattn/engine/hooks.py
+    if args.check_finite:
+        hooks.append(dict(type='FiniteCheckHook'))
+    cfg.custom_hooks = list(cfg.get('custom_hooks', [])) + hooks
+    if args.resume == 'auto':
+        cfg.resume, cfg.load_from = True, None
+    elif args.resume is not None:
+        cfg.resume, cfg.load_from = True, args.resume
+    setup_cpu_distributed(cfg, args.launcher)
+    return cfg
+
+
+def apply_test_args(cfg: Config, args) -> Config:
+    """``tools/test.py`` options: checkpoint, work dir, --out, --show-dir, --tta, --deploy,
+    --format-only."""
+    scope = host_library(cfg)
+    cfg.launcher = args.launcher
+    cfg.work_dir = args.work_dir or cfg.get('work_dir') or _default_work_dir(args.config)
+    cfg.load_from = args.checkpoint
+    if args.show or args.show_dir:
+        _enable_visualisation(cfg, scope, args)
+    if args.tta:
+        for key in ('tta_model', 'tta_pipeline'):
+            if key not in cfg:
+                raise KeyError(f'--tta needs `{key}` in the config; mmattn configs inherit it '
+                               "from the host's default_runtime / dataset bases.")
+        cfg.test_dataloader.dataset.pipeline = cfg.tta_pipeline
+        cfg.tta_model.module = cfg.model
+        cfg.model = cfg.tta_model
+    if args.out:
+        _dump_results(cfg, scope, args.out)
+    if args.format_only:
+        args.submission_dir = args.submission_dir or osp.join(cfg.work_dir, 'submission')
+        enable_format_only(cfg, scope, args.submission_dir)
+    if args.deploy:
+        _enable_deploy(cfg, args.checkpoint)
+    setup_cpu_distributed(cfg, args.launcher)
+    return cfg
+
+
+def _enable_deploy(cfg: Config, checkpoint: str) -> None:
+    """A deploy checkpoint (reparameterize_model.py) loads into the deploy-form model; a training
+    checkpoint loads into the training form, converted before testing (SwitchToDeployHook)."""
+    if is_deploy_checkpoint(checkpoint):
+        if not deploy_config(cfg):
+            raise ValueError(f'--deploy: {checkpoint} is a deploy checkpoint, but the model of '
+                             'this config has no module with a deploy form')
+        print_log(f'--deploy: {checkpoint} is a deploy checkpoint; model built with deploy=True',
+                  logger='current')
+    else:
+        cfg.custom_hooks = list(cfg.get('custom_hooks', [])) + [dict(type='SwitchToDeployHook')]
+
+
+def _enable_visualisation(cfg: Config, scope: str, args) -> None:
+    hook = cfg.default_hooks.get('visualization')
+    if hook is None:
+        raise KeyError('--show/--show-dir need a `visualization` hook in default_hooks.')
+    hook['draw'] = True
+    if args.show:
+        hook['show'] = True
+    if args.show_dir:
+        if scope == 'mmdet':
+            hook['test_out_dir'] = args.show_dir
+        else:
+            cfg.visualizer['save_dir'] = args.show_dir
+
+
+def _dump_results(cfg: Config, scope: str, out: str) -> None:
+    if scope == 'mmdet':
+        if not out.endswith(('.pkl', '.pickle')):
+            raise ValueError(f'--out for a detection config must end with .pkl, got {out}')
+        cfg.test_evaluator = evaluator_list(cfg.test_evaluator) + [
+            dict(type='DumpDetResults', out_file_path=out)]
+    else:
+        # mmseg writes one PNG per image into this folder.
+        cfg.test_evaluator['output_dir'] = out
+        cfg.test_evaluator['keep_results'] = True

@@ -1,0 +1,81 @@
+"""Reading and editing mmengine configs: the one recursive walker and what is built on it."""
+from typing import Any, Callable, List, Sequence, Union
+
+from mmengine.config import Config
+
+__all__ = [
+    'drop_pretrained_init', 'evaluator_list', 'host_library', 'innermost_dataset',
+    'replace_sync_bn', 'walk_dicts'
+]
+
+SCOPES = ('mmdet', 'mmseg')
+
+
+def walk_dicts(node: Any, fn: Callable[[dict], int]) -> int:
+    """Call ``fn`` on every dict of a nested config (parents before children); sum its returns.
+
+    ``fn`` may edit the dict it gets in place; the walk then goes on into the edited values.
+    """
+    count = 0
+    if isinstance(node, dict):
+        count += fn(node) or 0
+        for value in list(node.values()):
+            count += walk_dicts(value, fn)
+    elif isinstance(node, (list, tuple)):
+        for value in node:
+            count += walk_dicts(value, fn)
+    return count
+
+
+def innermost_dataset(dataset: dict) -> dict:
+    """The dataset a wrapper (``RepeatDataset``, ``ConcatDataset``, ...) reads: its ``dataset``,
+    or the first of its ``datasets``, recursively."""
+    while 'dataset' in dataset:
+        dataset = dataset['dataset']
+    if dataset.get('datasets'):
+        return innermost_dataset(dataset['datasets'][0])
+    return dataset
+
+
+def evaluator_list(evaluator: Union[dict, Sequence[dict]]) -> List[dict]:
+    """A config's ``val_evaluator`` / ``test_evaluator`` (one dict or a list) as a list."""
+    return [evaluator] if isinstance(evaluator, dict) else list(evaluator)
+
+
+def host_library(cfg: Config) -> str:
+    """``'mmdet'`` or ``'mmseg'``, from the config's ``default_scope``."""
+    scope = cfg.get('default_scope')
+    if scope not in SCOPES:
+        raise ValueError(f"config default_scope is {scope!r}; mmattn's tools run mmdet or mmseg "
+                         "configs: inherit one with _base_ = 'mmdet::...' or 'mmseg::...', or set "
+                         "default_scope = 'mmdet' / 'mmseg'.")
+    return scope
+
+
+def replace_sync_bn(cfg: Config) -> int:
+    """Turn every ``norm_cfg`` of type SyncBN in ``cfg.model`` into BN; return how many."""
+
+    def _fix(node: dict) -> int:
+        if node.get('type') in ('SyncBN', 'MMSyncBN', 'nn.SyncBatchNorm'):
+            node['type'] = 'BN'
+            return 1
+        return 0
+
+    return walk_dicts(cfg.model, _fix)
+
+
+def drop_pretrained_init(cfg: Config) -> int:
+    """Remove every ``init_cfg`` of type Pretrained and ``pretrained=`` path from ``cfg.model``."""
+
+    def _fix(node: dict) -> int:
+        count = 0
+        init_cfg = node.get('init_cfg')
+        if isinstance(init_cfg, dict) and init_cfg.get('type') == 'Pretrained':
+            node['init_cfg'] = None
+            count += 1
+        if node.get('pretrained'):
+            node['pretrained'] = None
+            count += 1
+        return count
+
+    return walk_dicts(cfg.model, _fix)
