@@ -1,6 +1,8 @@
 # Faster R-CNN R50-FPN 1x on COCO with X-volution (PSSA) replacing the 3x3 convs of ResNet stage 3
-# (the placement of the X-volution paper's detection experiments). mmdet's plain R50 baseline:
-# 37.4 box AP. Recipe: mmdet's standard 1x schedule (12 epochs, SGD lr 0.02, 8 GPUs x 2 images).
+# (the placement of the X-volution paper's detection experiments). mmdet's plain R50 1x baseline:
+# 37.4 box AP (Papers with Code lists 42.8 for the paper's Faster R-CNN FPN X-volution, in a
+# setting that could not be read). Recipe: mmdet's standard 1x schedule (12 epochs, SGD lr 0.02,
+# 8 GPUs x 2 images); docs/recipes.md traces each value.
 #   tools/dist_train.sh configs/faster_rcnn_xvolution_pssa_r50_fpn_1x_coco.py 8
 _base_ = 'mmdet::faster_rcnn/faster-rcnn_r50_fpn_1x_coco.py'
 

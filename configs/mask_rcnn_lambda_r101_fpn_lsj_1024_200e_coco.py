@@ -1,9 +1,13 @@
 # Mask R-CNN R101-FPN with the LambdaResNet-101 hybrid in the paper's detection setting
-# (arXiv:2102.08602, Table 6: 1024x1024 inputs, large-scale jitter, long schedule), where
-# LambdaResNet-101 reaches 49.4 box / 43.5 mask AP against 48.2 / 42.6 for ResNet-101.
-# The paper's exact schedule is not public; this follows mmdet's LSJ recipe: 1024x1024 crops of
-# scale jitter 0.1-2.0, SGD lr 0.08, wd 4e-5, 64 images = 8 GPUs x 8, fp16 AMP (the lambda
-# layers keep their softmax and lambda sums in fp32), 200 COCO epochs.
+# (arXiv:2102.08602: 1024x1024 inputs, large-scale jitter, long schedule; the results table in
+# docs/methods.md: LambdaResNet-101 49.4 box / 43.5 mask AP against 48.2 / 42.6 for ResNet-101).
+# The paper's training details (its appendix) could not be read for this recipe, so every value
+# below is mmdet's LSJ recipe (mask-rcnn_r101_fpn_8xb8-amp-lsj-200e_coco.py with
+# common/lsj-200e_coco-instance.py's schedule): 1024x1024 crops of scale jitter 0.1-2.0, SGD
+# lr 0.08, momentum 0.9, wd 4e-5 on every parameter, 64 images = 8 GPUs x 8, fp16 AMP (the lambda
+# layers keep their softmax and lambda sums in fp32), 200 COCO epochs, frozen BN in the
+# pretrained ResNet (no SyncBN), single-scale test at 1333x800 without flip (mmdet's LSJ test
+# pipeline, not 1024x1024). docs/recipes.md lists each value with its source line.
 #   tools/dist_train.sh configs/mask_rcnn_lambda_r101_fpn_lsj_1024_200e_coco.py 8
 _base_ = 'mmdet::mask_rcnn/mask-rcnn_r101_fpn_8xb8-amp-lsj-200e_coco.py'
 

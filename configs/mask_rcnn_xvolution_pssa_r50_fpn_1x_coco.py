@@ -1,7 +1,9 @@
 # Mask R-CNN R50-FPN 1x on COCO with X-volution (PSSA attention) replacing every 3x3 conv of ResNet
-# stage 3 (mmdet stage index 2, the strided first block included): X-volution paper, Sec. 4.2 (stage
-# 4 was worse for R50). Paper: X-volution(SA) 41.1 box / 37.2 mask, PSSA comparable; mmdet's plain
-# R50 baseline is 38.2 / 34.7. The paper pre-trained X-volution ResNets on ImageNet; without such a
+# stage 3 (mmdet stage index 2, the strided first block included), the X-volution paper's placement
+# (arXiv:2106.02253; stage 4 was worse for R50; docs/methods.md). Paper: X-volution(SA) 41.1 box /
+# 37.2 mask, PSSA comparable; mmdet's plain R50 1x baseline is 38.2 / 34.7 (the paper's +1.7 box
+# gain implies a 39.4 baseline, so its schedule was probably not mmdet 1x; it could not be read:
+# docs/recipes.md). The paper pre-trained X-volution ResNets on ImageNet; without such a
 # checkpoint we load ImageNet ResNet-50 into the conv branches and start the attention branches at
 # zero (zero_init_attention), so training starts from the plain pretrained network.
 # Recipe: mmdet's standard 1x schedule (12 epochs, SGD lr 0.02, 16 images = 8 GPUs x 2).

@@ -20,3 +20,7 @@ model = dict(
                  normalize='none', stride_mode='subsample', conv_norm=False,
                  zero_init_attention=True),
         stage_with_dcn=(False, False, True, False)))
+
+# The lr (0.01) belongs to 16 images per iteration (mmseg's 4xb4); mmengine rescales it for
+# another total batch only with --auto-scale-lr (tools/train.py) or enable=True.
+auto_scale_lr = dict(enable=False, base_batch_size=16)

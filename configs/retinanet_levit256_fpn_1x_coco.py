@@ -1,7 +1,10 @@
 # RetinaNet with a LeViT-256 backbone and FPN on COCO, 1x schedule (12 epochs).
 # Recipe: mmdet's PVT RetinaNet recipe (pvt/retinanet_pvt-t_fpn_1x_coco.py): AdamW lr 1e-4,
-# weight decay 1e-4, 8 GPUs x 2 images, mmdet's 1x step schedule. The LeViT paper has no
-# detection experiment; this is our transfer of that standard recipe.
+# weight decay 1e-4, 8 GPUs x 2 images, mmdet's 1x step schedule, drop path 0.1 (PVT's default).
+# The LeViT paper has no detection experiment; this is our transfer of that standard recipe.
+# Departures (docs/recipes.md): no weight decay on BN and attention-bias tables (PVT decays
+# everything), SyncBN in the backbone (PVT has LayerNorm), FPN from the stride-8 level
+# (start_level 0) and padding to 64 because LeViT's levels have strides 8-64.
 #   tools/dist_train.sh configs/retinanet_levit256_fpn_1x_coco.py 8
 _base_ = 'mmdet::retinanet/retinanet_r50_fpn_1x_coco.py'
 

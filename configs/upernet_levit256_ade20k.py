@@ -3,6 +3,9 @@
 # 8xb2-160k_ade20k-512x512.py): AdamW lr 6e-5, betas (0.9, 0.999), weight decay 0.01 (none on
 # norms and attention-bias tables), 1500-iteration linear warm-up then poly, 8 GPUs x 2 images.
 # The LeViT paper has no segmentation experiment; this is our transfer of that standard recipe.
+# Departures (docs/recipes.md): drop path 0.1 (our choice, mmdet's PVT default; Swin-T: 0.3),
+# no decay on any norm layer (Swin's 'norm' key spares only the backbone's LayerNorms), levels
+# at strides 8-64 (Swin 4-32), so the auxiliary head reads stride 32.
 #   tools/dist_train.sh configs/upernet_levit256_ade20k.py 8
 _base_ = [
     'mmseg::_base_/models/upernet_r50.py', 'mmseg::_base_/datasets/ade20k.py',
