@@ -14,11 +14,11 @@ model = dict(
     #   https://download.openmmlab.com/pretrain/third_party/resnet50_v1c-2cccc1ad.pth
     pretrained='checkpoints/resnet50_v1c-2cccc1ad.pth',
     backbone=dict(
-        # mmseg trains its BNs (SyncBN, norm_eval=False); X-volution's own attention BN is a
-        # BatchNorm2d (use the Runner's sync_bn='torch' to synchronise it too).
+        # mmseg trains its BNs (SyncBN, norm_eval=False); X-volution's attention BN follows the
+        # backbone's norm_cfg (mmseg's pspnet_r50-d8 base), so it synchronises across GPUs too.
         dcn=dict(type='mmattn.XVolution', attention='pssa', directions=8, product='channel',
                  normalize='none', stride_mode='subsample', conv_norm=False,
-                 zero_init_attention=True),
+                 zero_init_attention=True, norm_cfg=dict(type='SyncBN', requires_grad=True)),
         stage_with_dcn=(False, False, True, False)))
 
 # The lr (0.01) belongs to 16 images per iteration (mmseg's 4xb4); mmengine rescales it for
