@@ -2,6 +2,7 @@
 import argparse
 
 import pytest
+import torch
 from mmengine.config import Config
 
 from mmattn.apis.launch import apply_test_args, apply_train_args
@@ -85,6 +86,16 @@ def test_tta_without_a_tta_model_names_the_missing_key():
 def test_deploy_adds_the_switch_to_deploy_hook():
     cfg = apply_test_args(_seg_cfg(), _args(deploy=True))
     assert dict(type='SwitchToDeployHook') in cfg.custom_hooks
+    assert 'deploy' not in cfg.model.decode_head  # a training checkpoint: training form
+
+
+def test_deploy_with_a_deploy_checkpoint_builds_the_deploy_form_instead(tmp_path):
+    path = str(tmp_path / 'deploy.pth')
+    torch.save({'state_dict': {}, 'meta': dict(deploy=True)}, path)
+    cfg = apply_test_args(_seg_cfg(), _args(deploy=True, checkpoint=path))
+    assert cfg.model.decode_head.deploy is True  # EAHead has a deploy form
+    assert 'deploy' not in cfg.model.backbone  # ResNetV1c has none
+    assert dict(type='SwitchToDeployHook') not in cfg.get('custom_hooks', [])
 
 
 def test_out_for_segmentation_keeps_one_png_per_image_in_the_folder():

@@ -178,3 +178,32 @@ def test_mask_rcnn_with_ea_resnet_computes_losses_and_predictions():
     with torch.no_grad():
         results = model(**data, mode='predict')
     assert len(results) == 2 and all('masks' in r.pred_instances for r in results)
+
+
+def test_frozen_stages_freeze_the_ea_module_of_a_frozen_stage():
+    model = EAResNet(**dict(SMALL_RESNET, norm_eval=True), frozen_stages=4).train()
+    ea = model.layer4.ea2
+    assert not any(p.requires_grad for p in ea.parameters())
+    assert not ea.training and not ea.out_norm.training  # kept in eval, statistics frozen
+    partly = EAResNet(**dict(SMALL_RESNET, norm_eval=True), frozen_stages=3).train()
+    assert all(p.requires_grad for p in partly.layer4.ea2.parameters())
+    assert partly.layer4.ea2.out_norm.training  # a new layer in a stage that trains
+
+
+def test_checkpoints_of_the_old_layout_load_with_a_deprecation_warning():
+    source = EAResNet(**SMALL_RESNET)
+    with torch.no_grad():
+        source.layer4.ea2.memory_keys.weight.normal_()
+    old_layout = {key.replace('layer4.ea2.', 'layer4_ea2.'): value
+                  for key, value in source.state_dict().items()}
+    model = EAResNet(**SMALL_RESNET)
+    with pytest.warns(DeprecationWarning, match='layerN_eaK'):
+        model.load_state_dict(old_layout, strict=True)
+    torch.testing.assert_close(model.layer4.ea2.memory_keys.weight,
+                               source.layer4.ea2.memory_keys.weight)
+
+
+def test_deploy_argument_builds_the_ea_modules_in_their_deploy_form():
+    model = EAResNet(**SMALL_RESNET, deploy=True)
+    assert model.layer4.ea2.deploy and hasattr(model.layer4.ea2, 'fused_keys')
+    assert not EAResNet(**SMALL_RESNET).layer4.ea2.deploy

@@ -115,7 +115,7 @@ class EAResNet(ResNet):
         old = [key for key in state_dict if key.startswith(prefix) and
                _OLD_EA_KEY.match(key[len(prefix):])]
         for key in old:
-            state_dict[prefix + _OLD_EA_KEY.sub(r'\1.\2', key[len(prefix):], count=1)] = \
+            state_dict[prefix + _OLD_EA_KEY.sub(r'\1.\2.', key[len(prefix):], count=1)] = \
                 state_dict.pop(key)
         if old:
             warnings.warn(f'EAResNet: checkpoint keys {prefix}layerN_eaK.* are the layout of '

@@ -1,0 +1,150 @@
+"""One deploy contract for every re-parameterisable operator (mmpretrain's).
+
+``deploy=True`` builds the form ``switch_to_deploy()`` gives (same state-dict keys and shapes),
+so a converted checkpoint loads strictly into it and computes the same function;
+``switch_to_deploy()`` refuses training mode, is idempotent and leaves ``deploy`` True.
+"""
+import functools
+
+import pytest
+import torch
+from torch import nn
+
+from mmattn.layers import (ConvBN, ExternalAttention, LeViTBlock, LeViTShrinkBlock, LeViTStem,
+                           LinearBN, MultiHeadExternalAttention, Reparameterizable, XVolution,
+                           bn_scale_shift, foldable_norm, switch_to_deploy)
+
+
+def _randomise_norms(module: nn.Module, seed: int = 0) -> nn.Module:
+    """Non-trivial BN statistics and affines (zero-initialised ones would hide fold errors)."""
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for norm in module.modules():
+            if isinstance(norm, nn.modules.batchnorm._NormBase):
+                norm.running_mean.copy_(torch.randn(norm.running_mean.shape, generator=gen))
+                norm.running_var.copy_(torch.rand(norm.running_var.shape, generator=gen) + 0.5)
+                norm.weight.copy_(torch.rand(norm.weight.shape, generator=gen) + 0.5)
+                norm.bias.copy_(torch.randn(norm.bias.shape, generator=gen))
+        for name, param in module.named_parameters():
+            if name.endswith('attention_biases'):
+                param.copy_(torch.randn(param.shape, generator=gen))
+    return module
+
+
+def _call(module, x):
+    return module(*x) if isinstance(x, tuple) else module(x)
+
+
+def _first_tensor(out):
+    while isinstance(out, (tuple, list)):
+        out = out[0]
+    return out
+
+
+# (name, factory taking deploy=..., input)
+CASES = [
+    ('ExternalAttention', functools.partial(ExternalAttention, 8, num_memory=5),
+     torch.randn(2, 8, 5, 4)),
+    ('MultiHeadExternalAttention', functools.partial(MultiHeadExternalAttention, 8, 2, 5),
+     torch.randn(2, 8, 3, 6)),
+    ('XVolution pssa', functools.partial(XVolution, 6, 8), torch.randn(2, 6, 7, 5)),
+    ('XVolution pssa stride 2', functools.partial(XVolution, 6, 8, stride=2),
+     torch.randn(2, 6, 7, 5)),
+    ('XVolution pssa softmax', functools.partial(XVolution, 6, 8, normalize='softmax'),
+     torch.randn(2, 6, 7, 5)),
+    ('XVolution sa', functools.partial(XVolution, 6, 8, attention='sa'), torch.randn(2, 6, 4, 5)),
+    ('ConvBN', functools.partial(ConvBN, 3, 4, 3, 2, 1), torch.randn(2, 3, 9, 7)),
+    ('LinearBN', functools.partial(LinearBN, 6, 5), torch.randn(2, 7, 6)),
+    ('LeViTStem', functools.partial(LeViTStem, 3, 16), torch.randn(1, 3, 40, 24)),
+    ('LeViTBlock', functools.partial(LeViTBlock, 16, 4, 2), (torch.randn(2, 12, 16), (3, 4))),
+    ('LeViTShrinkBlock', functools.partial(LeViTShrinkBlock, 16, 24, 4),
+     (torch.randn(2, 12, 16), (3, 4))),
+]
+IDS = [case[0] for case in CASES]
+
+
+def _trained(factory):
+    torch.manual_seed(0)
+    return _randomise_norms(factory()).eval()
+
+
+@pytest.mark.parametrize('name,factory,x', CASES, ids=IDS)
+def test_deploy_argument_builds_the_form_switch_to_deploy_gives(name, factory, x):
+    converted = _trained(factory)
+    with torch.no_grad():
+        expected = _first_tensor(_call(converted, x))
+    switch_to_deploy(converted)
+    built = factory(deploy=True).eval()
+    state = converted.state_dict()
+    assert {k: v.shape for k, v in built.state_dict().items()} == {k: v.shape
+                                                                   for k, v in state.items()}
+    built.load_state_dict(state, strict=True)
+    with torch.no_grad():
+        got = _first_tensor(_call(built, x))
+    torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-5)
+    assert not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in built.modules()
+                   if foldable_norm(m)), 'a foldable BatchNorm is left in the deploy form'
+
+
+@pytest.mark.parametrize('name,factory,x', CASES, ids=IDS)
+def test_switch_to_deploy_refuses_training_mode_and_changes_nothing(name, factory, x):
+    module = _trained(factory).train()
+    keys = list(module.state_dict())
+    outer = [m for m in module.modules() if isinstance(m, Reparameterizable)]
+    with pytest.raises(RuntimeError, match='needs eval mode'):
+        for part in outer:  # every re-parameterisable part refuses, not only the outer one
+            part.switch_to_deploy()
+    assert list(module.state_dict()) == keys and not any(m.deploy for m in outer)
+
+
+@pytest.mark.parametrize('name,factory,x', CASES, ids=IDS)
+def test_switch_to_deploy_is_idempotent(name, factory, x):
+    module = _trained(factory)
+    switch_to_deploy(module)  # composite blocks convert through their Linear/Conv+BN pairs
+    state = {k: v.clone() for k, v in module.state_dict().items()}
+    with torch.no_grad():
+        once = _first_tensor(_call(module, x))
+    switch_to_deploy(module)
+    parts = [m for m in module.modules() if isinstance(m, Reparameterizable)]
+    assert parts and all(m.deploy is True for m in parts)
+    assert all(torch.equal(v, module.state_dict()[k]) for k, v in state.items())
+    with torch.no_grad():
+        torch.testing.assert_close(_first_tensor(_call(module, x)), once, rtol=0, atol=0)
+
+
+def test_deploy_form_keeps_a_norm_that_cannot_fold():
+    group_norm = functools.partial(nn.GroupNorm, 2)
+    converted = _trained(functools.partial(ExternalAttention, 8, norm_layer=group_norm))
+    converted.switch_to_deploy()
+    built = ExternalAttention(8, norm_layer=group_norm, deploy=True)
+    assert isinstance(converted.out_norm, nn.GroupNorm) and isinstance(built.out_norm,
+                                                                      nn.GroupNorm)
+    built.load_state_dict(converted.state_dict(), strict=True)
+
+
+def test_a_module_without_a_foldable_norm_refuses_before_changing_anything():
+    module = XVolution(4, 4, norm_layer=functools.partial(nn.GroupNorm, 2)).eval()
+    keys = list(module.state_dict())
+    with pytest.raises(TypeError, match='cannot fold GroupNorm'):
+        module.switch_to_deploy()
+    assert list(module.state_dict()) == keys and module.deploy is False
+
+
+def test_switch_to_deploy_of_a_model_converts_each_module_once():
+    model = nn.Sequential(_trained(functools.partial(ConvBN, 3, 4, 3, 1, 1)), nn.ReLU(),
+                          _trained(functools.partial(ExternalAttention, 4, num_memory=3)))
+    x = torch.randn(1, 3, 5, 5)
+    with torch.no_grad():
+        expected = model.eval()(x)
+        switch_to_deploy(model)
+        torch.testing.assert_close(model(x), expected, rtol=1e-4, atol=1e-5)
+    assert model[0].deploy and model[2].deploy
+    with pytest.raises(RuntimeError, match='eval mode'):
+        switch_to_deploy(model.train())
+
+
+def test_bn_scale_shift_is_the_eval_mode_batch_norm():
+    bn = _randomise_norms(nn.BatchNorm2d(3)).eval()
+    x = torch.randn(2, 3, 4, 4)
+    scale, shift = bn_scale_shift(bn)
+    torch.testing.assert_close(x * scale[:, None, None] + shift[:, None, None], bn(x))

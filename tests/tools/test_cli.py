@@ -1,0 +1,35 @@
+"""Every command line under tools/ starts, imports only through the library and parses its
+options (their logic is tested through mmattn.apis and mmattn.models.converters)."""
+import glob
+import os.path as osp
+import subprocess
+import sys
+
+import pytest
+
+from conftest import REPO
+
+TOOLS = sorted(osp.relpath(path, REPO) for path in glob.glob(osp.join(REPO, 'tools', '**', '*.py'),
+                                                              recursive=True)
+               if not osp.basename(path).startswith('_'))
+
+
+def test_the_tool_list_is_not_empty():
+    assert 'tools/train.py' in TOOLS and 'tools/model_converters/reparameterize_model.py' in TOOLS
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('tool', TOOLS)
+def test_tool_prints_its_usage_and_no_third_party_warning(tool):
+    result = subprocess.run([sys.executable, tool, '--help'], cwd=REPO, capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.startswith('usage: ')
+    assert 'Warning' not in result.stderr, result.stderr[-2000:]
+
+
+@pytest.mark.parametrize('tool', TOOLS)
+def test_tool_is_a_thin_command_line(tool):
+    with open(osp.join(REPO, tool)) as f:
+        lines = [line for line in f if line.strip()]
+    assert len(lines) < 80, f'{tool}: {len(lines)} non-blank lines; move logic into mmattn'
