@@ -11,6 +11,7 @@ Two layers, one direction of dependency:
   ``custom_imports = dict(imports=['mmattn'])`` relies on.
 """
 import importlib.util
+import warnings
 
 from . import layers
 from .version import __version__
@@ -19,10 +20,15 @@ __all__ = ['OPENMMLAB_AVAILABLE', '__version__', 'layers']
 
 _OPENMMLAB = ('mmengine', 'mmcv', 'mmdet', 'mmseg')
 
+_MISSING = [name for name in _OPENMMLAB if importlib.util.find_spec(name) is None]
 #: Whether the OpenMMLab adapters were imported and registered (all of mmengine, mmcv, mmdet and
 #: mmseg are installed). Without them, :mod:`mmattn.layers` is the whole package.
-OPENMMLAB_AVAILABLE = all(importlib.util.find_spec(name) is not None for name in _OPENMMLAB)
+OPENMMLAB_AVAILABLE = not _MISSING
 
+if _MISSING and len(_MISSING) < len(_OPENMMLAB):  # a partial install: say what is missing
+    warnings.warn(f'mmattn: the OpenMMLab adapters are not registered: {", ".join(_MISSING)} '
+                  f'missing (they need all of {", ".join(_OPENMMLAB)}; tools/install.sh installs '
+                  'them). mmattn.layers works with torch alone.', stacklevel=2)
 if OPENMMLAB_AVAILABLE:
     from .utils import compat as _compat  # noqa: F401  (before any checkpoint is loaded)
     from . import engine, models  # noqa: F401  (registration)

@@ -60,17 +60,22 @@ def _link_packages(folder: str, dists: set) -> None:
             os.symlink(source, target)
 
 
-@pytest.fixture(scope='module')
-def torch_only_python(tmp_path_factory):
-    """Command prefix running Python code in the torch-only environment."""
-    folder = str(tmp_path_factory.mktemp('torch_only_site'))
-    dists = _closure('torch', 'numpy')
-    assert not dists & {'mmengine', 'mmcv', 'mmdet', 'mmsegmentation', 'timm'}, dists
-    _link_packages(folder, dists)
+def _python_with(tmp_path_factory, *roots: str):
+    """Run Python code in an interpreter that sees only ``roots``, their dependencies and
+    mmattn."""
+    folder = str(tmp_path_factory.mktemp('site'))
+    _link_packages(folder, _closure(*roots))
     os.symlink(osp.join(REPO, 'mmattn'), osp.join(folder, 'mmattn'))
     prelude = f'import sys; sys.path.insert(0, {folder!r}); '
     return lambda code: subprocess.run([sys.executable, '-I', '-S', '-c', prelude + code],
                                        capture_output=True, text=True, timeout=300)
+
+
+@pytest.fixture(scope='module')
+def torch_only_python(tmp_path_factory):
+    assert not _closure('torch', 'numpy') & {'mmengine', 'mmcv', 'mmdet', 'mmsegmentation',
+                                             'timm'}
+    return _python_with(tmp_path_factory, 'torch', 'numpy')
 
 
 _RUN_EVERY_OPERATOR = '''
@@ -119,3 +124,12 @@ def test_the_openmmlab_adapters_fail_with_the_missing_package_named(torch_only_p
     assert result.returncode != 0
     assert "No module named 'mmcv'" in result.stderr or "No module named 'mmengine'" in \
         result.stderr, result.stderr[-2000:]
+
+
+def test_a_partial_openmmlab_install_is_named_in_a_warning(tmp_path_factory):
+    python = _python_with(tmp_path_factory, 'torch', 'numpy', 'mmengine')
+    result = python('import warnings; warnings.simplefilter("always"); import mmattn; '
+                    'print(mmattn.OPENMMLAB_AVAILABLE)')
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip() == 'False'
+    assert 'adapters are not registered: mmcv, mmdet, mmseg missing' in result.stderr
