@@ -19,7 +19,7 @@ import torch.distributed as dist
 from mmengine.config import Config, ConfigDict, DictAction
 from mmengine.logging import print_log
 
-from ..utils.config import drop_pretrained_init, evaluator_list, host_library, replace_sync_bn
+from ..utils.config import evaluator_list, host_library, replace_sync_bn
 from ..utils.submission import enable_format_only
 from .reparameterize import deploy_config, is_deploy_checkpoint
 

@@ -1,5 +1,6 @@
 """Deprecated: moved to :mod:`mmattn.apis.export` (mmattn 0.2)."""
-from ._deprecated import forward_module
+from mmattn.apis.export import TensorForward, check_onnx, export_onnx
+from ._deprecated import warn_moved
 
 __all__ = ['TensorForward', 'check_onnx', 'export_onnx']
-globals().update(forward_module(__name__, 'mmattn.apis.export', tuple(__all__)))
+warn_moved(__name__, 'mmattn.apis.export')

@@ -1,5 +1,6 @@
 """Deprecated: moved to :mod:`mmattn.apis.smoke` (mmattn 0.2)."""
-from ._deprecated import forward_module
+from mmattn.apis.smoke import make_synthetic_data, run_smoke_test, shrink_config
+from ._deprecated import warn_moved
 
 __all__ = ['make_synthetic_data', 'run_smoke_test', 'shrink_config']
-globals().update(forward_module(__name__, 'mmattn.apis.smoke', tuple(__all__)))
+warn_moved(__name__, 'mmattn.apis.smoke')

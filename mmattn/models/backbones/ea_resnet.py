@@ -15,9 +15,9 @@ from mmcv.cnn import build_plugin_layer
 from mmdet.models.backbones import ResNet
 from mmengine.model import Sequential
 from torch import nn
-from torch.nn.modules.batchnorm import _BatchNorm
 
 from mmattn.registry import register_model
+from .utils import chosen_blocks, train_new_norms
 
 # 'layer4_ea2.' (mmattn < 0.2) -> 'layer4.ea2.'
 _OLD_EA_KEY = re.compile(r'^(layer\d+)_(ea\d+)\.')
@@ -75,13 +75,8 @@ class EAResNet(ResNet):
         stage = len(self.res_layers)  # ResNet appends each stage's name after this call
         if stage >= len(self.ea_stages) or not self.ea_stages[stage]:
             return res_layer
-        num_blocks = len(res_layer)
-        chosen = set()
-        for index in self.ea_blocks:
-            if not -num_blocks <= index < num_blocks:
-                raise ValueError(f'EAResNet: ea_blocks index {index} is out of range for '
-                                 f'layer{stage + 1}, which has {num_blocks} blocks')
-            chosen.add(index % num_blocks)
+        chosen = chosen_blocks('EAResNet: ea_blocks', f'layer{stage + 1}', len(res_layer),
+                               self.ea_blocks)
         channels = kwargs['planes'] * kwargs['block'].expansion
         modules = []
         for index, block in enumerate(res_layer):
@@ -101,12 +96,8 @@ class EAResNet(ResNet):
     def train(self, mode: bool = True) -> 'EAResNet':
         super().train(mode)  # applies frozen_stages and norm_eval
         if mode and self.norm_eval and not self.ea_norm_eval:
-            for name, module in self.ea_modules().items():
-                stage = int(name.split('.')[0][len('layer'):])
-                if stage > self.frozen_stages:  # a frozen stage keeps its EA frozen too
-                    for norm in module.modules():
-                        if isinstance(norm, _BatchNorm):
-                            norm.train()
+            stages = {name: int(name.split('.')[0][len('layer'):]) for name in self.ea_names}
+            train_new_norms(self.ea_modules(), stages, self.frozen_stages)
         return self
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs) -> None:

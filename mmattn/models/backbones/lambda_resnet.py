@@ -15,7 +15,7 @@ first block of c4 a convolution, puts the last c4 block next to c5's lambda laye
 paper's "convolutions first, lambdas last" finding, and spreads the global context through c4.
 """
 import logging
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, Optional, Sequence, Tuple
 
 from mmengine.logging import print_log
 from mmengine.model import initialize
@@ -25,6 +25,7 @@ from mmseg.models.backbones.resnet import Bottleneck, ResNet
 from mmattn.layers import LambdaLayer
 from mmattn.registry import register_model
 from ..utils import norm_layer_from_cfg
+from .utils import chosen_blocks, train_new_norms
 
 # c4 lambda-layer counts of the paper's hybrids (section 5.1 / appendix), by depth.
 PAPER_C4_LAMBDA_LAYERS = {50: 1, 101: 3, 152: 6}
@@ -106,7 +107,8 @@ class LambdaResNet(ResNet):
             if not lambda_stages[stage]:
                 continue
             res_layer = getattr(self, layer_name)
-            for index in self._block_indices(layer_name, len(res_layer), lambda_blocks[stage]):
+            for index in chosen_blocks('LambdaResNet: lambda_blocks', layer_name, len(res_layer),
+                                       lambda_blocks[stage]):
                 block = res_layer[index]
                 if block.with_dcn:
                     raise ValueError(f'LambdaResNet: {layer_name}.{index} has both a DCN conv2 '
@@ -143,19 +145,6 @@ class LambdaResNet(ResNet):
                              f'(None or block indices) per stage ({self.num_stages} stages)')
         return tuple(lambda_stages), tuple(lambda_blocks)
 
-    @staticmethod
-    def _block_indices(layer_name: str, num_blocks: int,
-                       indices: Optional[Sequence[int]]) -> List[int]:
-        if indices is None:
-            return list(range(num_blocks))
-        chosen = []
-        for index in indices:
-            if not -num_blocks <= index < num_blocks:
-                raise ValueError(f'LambdaResNet: lambda_blocks index {index} is out of range for '
-                                 f'{layer_name}, which has {num_blocks} blocks')
-            chosen.append(index % num_blocks)
-        return sorted(set(chosen))
-
     def lambda_layers(self) -> Dict[str, LambdaLayer]:
         """The lambda layers by module name (``'layer3.5.conv2'``), in forward order."""
         modules = dict(self.named_modules())
@@ -164,10 +153,8 @@ class LambdaResNet(ResNet):
     def train(self, mode: bool = True) -> 'LambdaResNet':
         super().train(mode)  # applies frozen_stages and norm_eval
         if mode and self.norm_eval and not self.lambda_norm_eval:
-            for name, layer in self.lambda_layers().items():
-                if self.lambda_layer_names[name] >= self.frozen_stages:  # stage not frozen
-                    layer.norm_queries.train()
-                    layer.norm_values.train()
+            stages = {name: index + 1 for name, index in self.lambda_layer_names.items()}
+            train_new_norms(self.lambda_layers(), stages, self.frozen_stages)
         return self
 
     def init_weights(self) -> None:
