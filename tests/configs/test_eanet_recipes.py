@@ -196,8 +196,8 @@ def test_official_scale_augmentation_resizes_by_a_factor_of_the_official_set():
     heights = set()
     np.random.seed(0)
     for _ in range(200):
-        result = transform(dict(img=np.zeros((100, 60, 3), np.uint8),
-                                gt_seg_map=np.zeros((100, 60), np.uint8), seg_fields=['gt_seg_map']))
+        result = transform(dict(img=np.zeros((100, 60, 3), np.uint8), seg_fields=['gt_seg_map'],
+                                gt_seg_map=np.zeros((100, 60), np.uint8)))
         heights.add(result['img'].shape[0])
         assert result['gt_seg_map'].shape == result['img'].shape[:2]
     assert heights == {round(100 * s) for s in OFFICIAL_TRAIN_SCALES}
