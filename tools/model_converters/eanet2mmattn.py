@@ -11,6 +11,7 @@ the configs that follow the authors' protocol (``configs/eanet_r101_voc12aug.py`
 """
 import argparse
 import os.path as osp
+import sys
 from typing import List, Optional
 
 import torch
@@ -25,9 +26,12 @@ def main(argv: Optional[List[str]] = None) -> None:
     parser.add_argument('dst', help='output .pth for tools/test.py or model.pretrained')
     parser.add_argument('--depth', type=int, default=101, help='ResNet depth (default: 101)')
     args = parser.parse_args(argv)
-    source, kind = load_eanet_checkpoint(args.src)
-    convert = convert_eanet if kind == 'eanet' else convert_resnet_deep_stem
-    converted = convert(source, depth=args.depth)
+    try:
+        source, kind = load_eanet_checkpoint(args.src)
+        convert = convert_eanet if kind == 'eanet' else convert_resnet_deep_stem
+        converted = convert(source, depth=args.depth)
+    except ValueError as err:  # the message lists every key that does not fit
+        sys.exit(f'eanet2mmattn: {err}')
     dropped = sorted(key for key in source if key.startswith('fc.')) if kind == 'resnet' else []
     meta = dict(source=osp.basename(args.src), source_kind=kind, depth=args.depth,
                 converter='tools/model_converters/eanet2mmattn.py', dropped=dropped)

@@ -3,19 +3,23 @@
 Source: MenghaoGuo/EANet, ``model_torch.py``. Its ``EANet`` is a ``{'net': state_dict}`` file
 (``train_torch.py`` saves ``net.module.state_dict()``; a ``module.`` prefix is accepted too) of
 
-    extractor.0   stem: conv 3->64 s2, BN, ReLU, conv 64->64, BN, ReLU, conv 64->128 (3x3, no bias)
-    extractor.1   BN(128)        extractor.4..7   layer1..layer4 (torchvision Bottleneck names)
-    fc0           ConvBNReLU 2048->512 (3x3)       linu   External_attention(512): conv1 (1x1,
-    fc1.0         ConvBNReLU 512->256 (3x3)               bias), linear_0 (Conv1d 512->64),
-    fc2           Conv2d 256->classes (1x1, bias)         linear_1 (Conv1d 64->512), conv2.0/.1
+    extractor.0      stem: 3x3 convs 3->64 (stride 2), 64->64, 64->128; BNs at .1 and .4
+    extractor.1      BN(128) after the stem
+    extractor.4..7   layer1..layer4 (torchvision Bottleneck names)
+    fc0              ConvBNReLU 2048->512, 3x3 (.conv, .bn)
+    linu             External_attention(512): conv1 (1x1, bias), linear_0 (Conv1d 512->64),
+                     linear_1 (Conv1d 64->512), conv2.0 (1x1 conv) and conv2.1 (BN)
+    fc1.0            ConvBNReLU 512->256, 3x3
+    fc2              Conv2d 256->classes, 1x1, bias
 
 The target is ``configs/eanet_r101_voc12aug_official.py``: mmseg ``ResNetV1c`` with
 ``stem_channels=128`` (``backbone.stem.{0,1,3,4,6,7}``, ``backbone.layer*`` with the same block
 names) and ``mmattn.EAHead`` (``decode_head.in_conv`` / ``ea.{in_proj, memory_keys,
 memory_values, out_proj, out_norm}`` / ``out_conv`` / ``conv_seg``). Every official module has
 the same tensor layout as its mmseg counterpart (no conv bias in front of a BN, Conv1d memories
-in both), so tensors are copied unchanged; ``linu.linear_1.weight`` is made contiguous because
-the official code creates it as a permuted view of ``linear_0``'s storage.
+in both), so tensors are copied unchanged; ``linu.linear_1.weight`` is made contiguous (the
+official code creates it as a permuted view of ``linear_0``'s weight, and a saved copy may keep
+those strides).
 
 The ImageNet ResNets the official code starts from (PyTorch-Encoding's ``resnet50-ebb6acbb`` /
 ``resnet101-2a57e44d``: the same ``conv1.*`` / ``bn1`` / ``layer*`` names, plus the ImageNet
@@ -89,7 +93,18 @@ def _strip_module_prefix(state_dict: Dict[str, torch.Tensor]) -> Dict[str, torch
     return dict(state_dict)
 
 
-def _convert(state_dict: Dict[str, torch.Tensor], entries: List[Entry], ignored: Tuple[str, ...],
+def _stage_blocks(state_dict: Dict[str, torch.Tensor], stages: List[str]) -> Tuple[int, ...]:
+    """Number of blocks of each stage found in the source keys (``<stage>.<block>.``)."""
+    counts = []
+    for stage in stages:
+        blocks = {key[len(stage) + 1:].split('.')[0] for key in state_dict
+                  if key.startswith(f'{stage}.')}
+        counts.append(len([block for block in blocks if block.isdigit()]))
+    return tuple(counts)
+
+
+def _convert(state_dict: Dict[str, torch.Tensor], depth: int, stages: List[str],
+             entries: List[Entry], ignored: Tuple[str, ...],
              what: str) -> 'OrderedDict[str, torch.Tensor]':
     state_dict = _strip_module_prefix(state_dict)
     converted: 'OrderedDict[str, torch.Tensor]' = OrderedDict()
@@ -107,14 +122,17 @@ def _convert(state_dict: Dict[str, torch.Tensor], entries: List[Entry], ignored:
                 missing.append(f'{target} (from {source})')
     unknown = sorted(set(state_dict) - used)
     if missing or unknown:
-        lines = [f'{what}: the checkpoint does not match the official model']
+        lines = [f'{what}: the checkpoint does not match the official ResNet-{depth} model']
+        found = _stage_blocks(state_dict, stages)
+        other = [d for d, blocks in STAGE_BLOCKS.items() if blocks == found and d != depth]
+        if other:
+            lines.append(f'Its stages have {found} blocks: a ResNet-{other[0]}; convert it with '
+                         f'depth={other[0]} (--depth {other[0]}).')
         if unknown:
-            lines.append(f'{len(unknown)} source keys not understood (not part of the official '
-                         f'model, or a different depth): {unknown}')
+            lines.append(f'{len(unknown)} source keys not understood: {unknown}')
         if missing:
             lines.append(f'{len(missing)} target keys have no source: {missing}')
-        lines.append('Check that SRC is the official model of this depth (depth=...).')
-        raise KeyError('\n'.join(lines))
+        raise ValueError('\n'.join(lines))
     return converted
 
 
@@ -131,10 +149,11 @@ def convert_eanet(state_dict: Dict[str, torch.Tensor],
         ``configs/eanet_r101_voc12aug_official.py`` (or its R50 equivalent).
 
     Raises:
-        KeyError: listing every source key that was not understood and every target key that
-            has no source.
+        ValueError: listing every source key that was not understood and every target key that
+            has no source (and the depth to use when the stages have another depth's blocks).
     """
-    return _convert(state_dict, list(_eanet_entries(depth)), (), 'convert_eanet')
+    stages = [f'extractor.{index}' for index in (4, 5, 6, 7)]
+    return _convert(state_dict, depth, stages, list(_eanet_entries(depth)), (), 'convert_eanet')
 
 
 def convert_resnet_deep_stem(state_dict: Dict[str, torch.Tensor],
@@ -145,10 +164,11 @@ def convert_resnet_deep_stem(state_dict: Dict[str, torch.Tensor],
     (``ResNetV1c(stem_channels=128)``). The ImageNet classifier ``fc.*`` is dropped.
 
     Raises:
-        KeyError: as :func:`convert_eanet`.
+        ValueError: as :func:`convert_eanet`.
     """
-    plain = dict(stem='conv1', stem_bn='bn1', stages=['layer1', 'layer2', 'layer3', 'layer4'])
-    return _convert(state_dict, list(_resnet_entries(depth, plain, '')), _IMAGENET_CLASSIFIER,
+    stages = ['layer1', 'layer2', 'layer3', 'layer4']
+    entries = list(_resnet_entries(depth, dict(stem='conv1', stem_bn='bn1', stages=stages), ''))
+    return _convert(state_dict, depth, stages, entries, _IMAGENET_CLASSIFIER,
                     'convert_resnet_deep_stem')
 
 
