@@ -15,6 +15,7 @@ from mmengine.config import Config
 from mmengine.optim import build_optim_wrapper
 from mmengine.registry import DefaultScope
 from mmengine.structures import PixelData
+from mmengine.utils import import_modules_from_strings
 from mmseg.registry import MODELS, TRANSFORMS
 from mmseg.structures import SegDataSample
 from torch import nn
@@ -153,14 +154,30 @@ def test_official_config_is_the_authors_r101_config_without_pretrained_weights()
     assert _load(OFFICIAL).test_dataloader.dataset.ann_file == 'ImageSets/Segmentation/val.txt'
 
 
-def _built(name, depth=50):
+def _built(name, depth=None):
+    """The config's model (BN instead of SyncBN, no pretrained file), optionally at ``depth``."""
     cfg = _load(name)
+    import_modules_from_strings(**cfg.custom_imports)
     model_cfg = cfg.model.to_dict()
     model_cfg.update(pretrained=None)
-    model_cfg['backbone'].update(depth=depth, norm_cfg=dict(type='BN', requires_grad=True))
-    model_cfg['decode_head'].update(norm_cfg=dict(type='BN', requires_grad=True))
+    model_cfg['backbone'].update(norm_cfg=dict(type='BN', requires_grad=True))
+    if depth is not None:
+        model_cfg['backbone'].update(depth=depth)
+    for head in ('decode_head', 'auxiliary_head'):
+        if model_cfg.get(head):
+            model_cfg[head].update(norm_cfg=dict(type='BN', requires_grad=True))
     with DefaultScope.overwrite_default_scope('mmseg'):
         return MODELS.build(model_cfg), cfg
+
+
+@pytest.mark.parametrize('name', AUTHORS_ALL + MMSEG_ALL)
+def test_config_builds_its_model_and_test_time_model(name):
+    model, cfg = _built(name)
+    assert model.backbone.depth == _depth(name)
+    assert model.with_auxiliary_head == (name in MMSEG_ALL)
+    with DefaultScope.overwrite_default_scope('mmseg'):
+        tta = MODELS.build(dict(cfg.tta_model, module=model))
+    assert tta.module is model
 
 
 def test_optimiser_groups_follow_train_torch_get_params():
