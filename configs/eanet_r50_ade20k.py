@@ -1,6 +1,15 @@
 # EANet R50-D8 on ADE20K: the recipe of eanet_r101_ade20k.py with a ResNet-50 backbone.
-# Recipe: mmseg's standard ADE20K 160k schedule (SGD lr 0.01, momentum 0.9, wd 5e-4, poly 0.9,
-# eta_min 1e-4), 512x512 crops, 16 images per iteration as in the paper:
+# The authors reproduce their ADE20K / Cityscapes numbers in mmsegmentation (MenghaoGuo/EANet
+# README) and publish no ADE20K recipe of their own, so every value is mmseg's standard
+# *_4xb4-160k_ade20k-512x512 recipe (e.g. mmseg::pspnet/pspnet_r50-d8_4xb4-160k_ade20k-512x512.py):
+#   model     ResNetV1c-D8 (32-32-64 stem, dilations 1,1,2,4, contract_dilation, no
+#             multi-grid), FCN auxiliary head on stage 3 (weight 0.4), align_corners=False
+#             [_base_/eanet_r50-d8.py]
+#   data      512x512 crops of RandomResize((2048, 512), ratio 0.5-2.0), cat_max_ratio 0.75,
+#             flip, PhotoMetricDistortion [mmseg::_base_/datasets/ade20k.py]
+#   schedule  160k iterations, 16 images (8 GPUs x 2; mmseg: 4 x 4), SGD lr 0.01 momentum 0.9
+#             weight decay 5e-4, poly 0.9 to 1e-4 [mmseg::_base_/schedules/schedule_160k.py]
+#   test      whole image resized to (2048, 512); --tta: scales 0.5-1.75 + flip (SegTTAModel)
 #   tools/dist_train.sh configs/eanet_r50_ade20k.py 8   (8 GPUs x 2 images).
 _base_ = [
     './_base_/eanet_r50-d8.py', 'mmseg::_base_/datasets/ade20k.py',

@@ -1,7 +1,11 @@
 # EANet model (arXiv:2105.02358) on mmseg's dilated ResNetV1c-50 (output stride 8).
-# Head as in the official segmentation code: 3x3 ConvBNReLU 2048->512, External Attention
-# (S=64 memory units), 3x3 ConvBNReLU 512->256, dropout 0.1, 1x1 classifier; plus mmseg's usual
-# FCN auxiliary head on stage 3 (loss weight 0.4), as mmseg's other R50/R101-D8 models.
+# Head as in the official segmentation code (MenghaoGuo/EANet model_torch.py EANet): 3x3
+# ConvBNReLU 2048->512 (fc0), External Attention with S=64 memory units (linu), 3x3 ConvBNReLU
+# 512->256 and dropout 0.1 (fc1), 1x1 classifier (fc2). The rest follows mmseg's R-D8 models
+# (mmseg::_base_/models/fcn_r50-d8.py): ResNetV1c (32-32-64 stem), dilations 1,1,2,4 with
+# contract_dilation, SyncBN, FCN auxiliary head on stage 3 (loss weight 0.4), ImageNet RGB
+# normalisation. The authors' own backbone (64-64-128 stem, multi-grid, no auxiliary head) is
+# set by the configs that follow their protocol (eanet_r50_voc12aug.py and its descendants).
 _base_ = ['mmseg::_base_/models/fcn_r50-d8.py']  # backbone, data preprocessor, aux head
 
 custom_imports = dict(imports=['mmattn'], allow_failed_imports=False)
