@@ -12,7 +12,6 @@
 # set = VOC 2012 test) and --tta --format-only.
 _base_ = './eanet_r101_voc12aug.py'
 
-custom_imports = dict(imports=['mmattn', 'mmattn.models.segmentors'],
-                      allow_failed_imports=False)
+custom_imports = dict(imports=['mmattn'], allow_failed_imports=False)
 
 model = dict(pretrained=None)  # every weight comes from the converted checkpoint

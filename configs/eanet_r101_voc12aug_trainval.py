@@ -6,8 +6,7 @@
 #   tools/test.py configs/eanet_r101_voc12aug_trainval.py CKPT --tta --format-only
 _base_ = './eanet_r50_voc12aug_trainval.py'
 
-custom_imports = dict(imports=['mmattn', 'mmattn.models.segmentors'],
-                      allow_failed_imports=False)
+custom_imports = dict(imports=['mmattn'], allow_failed_imports=False)
 
 load_from = 'work_dirs/eanet_r101_voc12aug/iter_45000.pth'
 model = dict(

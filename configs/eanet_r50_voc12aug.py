@@ -1,7 +1,7 @@
 # EANet on Pascal VOC 2012 with the authors' protocol, stage 1 of 2: train on train_aug
 # (train + SBD, 10582 images), evaluate on val. Every value below is that of the official code
 # (MenghaoGuo/EANet: settings.py, train_torch.py, model_torch.py, test_torch.py; line numbers
-# in docs/recipes_eanet.md). The authors trained ResNet-101 (eanet_r101_voc12aug.py); this is
+# in docs/recipes.md (EANet section)). The authors trained ResNet-101 (eanet_r101_voc12aug.py); this is
 # their code's n_layers=50 option with the same recipe. Stage 2: eanet_r50_voc12aug_trainval.py.
 # mmseg's standard VOC recipe (512 crops, 40k, aux head) is eanet_r50_voc12aug_mmseg-40k.py.
 #   tools/dist_train.sh configs/eanet_r50_voc12aug.py 4     # 4 GPUs x 4 images, SyncBN
@@ -11,9 +11,7 @@ _base_ = [
     'mmseg::_base_/default_runtime.py', 'mmseg::_base_/schedules/schedule_40k.py'
 ]
 
-# mmattn.models.segmentors registers the official test-time model (LogitSumTTAModel).
-custom_imports = dict(imports=['mmattn', 'mmattn.models.segmentors'],
-                      allow_failed_imports=False)
+custom_imports = dict(imports=['mmattn'], allow_failed_imports=False)
 
 crop_size = (513, 513)  # settings.CROP_SIZE
 # Inputs: RGB, (x / 255 - mean) / std with ImageNet mean/std (test_torch.py fetch()), i.e. the

@@ -11,8 +11,7 @@
 #   tools/test.py configs/eanet_r50_voc12aug_trainval.py CKPT --tta --format-only   # server PNGs
 _base_ = './eanet_r50_voc12aug.py'
 
-custom_imports = dict(imports=['mmattn', 'mmattn.models.segmentors'],
-                      allow_failed_imports=False)
+custom_imports = dict(imports=['mmattn'], allow_failed_imports=False)
 
 # Stage 1's final checkpoint (the default work_dir of eanet_r50_voc12aug.py).
 load_from = 'work_dirs/eanet_r50_voc12aug/iter_45000.pth'

@@ -28,6 +28,7 @@ What differs from the official code, and why:
   each (C -> heads*S and heads*S -> C), with the BatchNorm folded in. At the paper's setting
   (C=512, S=64) this cuts the MACs from ~9.7 G to ~1.1 G.
 """
+import math
 from typing import Callable
 
 import torch
@@ -130,15 +131,22 @@ class MultiHeadExternalAttention(Reparameterizable):
 
     @torch.no_grad()
     def init_weights(self) -> None:
-        """Official init: He-normal (fan-out) convs, zero biases, M_v = M_k^T, norm weight 1.
+        """The official init as it takes effect: He-normal (fan-out) 1x1 convs, zero biases,
+        memories ``M_k ~ N(0, 2 / d)`` with ``M_v = M_k^T``, norm weight 1.
+
+        The memories' std is that of the *value* memory's fan-out (``d`` channels per head): the
+        official code makes ``linear_1.weight`` a view of ``linear_0.weight`` and then
+        initialises every Conv1d with ``N(0, 2 / out_channels)``, so ``linear_1``'s init (fan-out
+        d) overwrites ``linear_0``'s (fan-out S) in their shared storage.
 
         The deploy form has nothing to initialise: its weights come from a converted
         checkpoint, so this is a no-op there.
         """
         if self.deploy:
             return
-        for conv in (self.in_proj, self.out_proj, self.memory_keys):
+        for conv in (self.in_proj, self.out_proj):
             nn.init.kaiming_normal_(conv.weight, mode='fan_out', nonlinearity='relu')
+        nn.init.normal_(self.memory_keys.weight, 0.0, math.sqrt(2.0 / self.head_channels))
         nn.init.zeros_(self.in_proj.bias)
         self.memory_values.weight.copy_(self.memory_keys.weight.transpose(0, 1))
         if getattr(self.out_norm, 'weight', None) is not None:

@@ -1,2 +1,2 @@
-"""OpenMMLab adapters: registered backbones, decode heads and plugins."""
-from . import backbones, decode_heads, plugins  # noqa: F401
+"""OpenMMLab adapters: registered backbones, decode heads, plugins and test-time segmentors."""
+from . import backbones, decode_heads, plugins, segmentors  # noqa: F401

@@ -1,4 +1,4 @@
-"""EANet segmentation recipes pinned to their sources (docs/recipes_eanet.md).
+"""EANet segmentation recipes pinned to their sources (docs/recipes.md (EANet section)).
 
 Authors' protocol (MenghaoGuo/EANet settings.py / train_torch.py / model_torch.py /
 test_torch.py): eanet_r{50,101}_voc12aug.py, their _trainval fine-tunes and
@@ -121,7 +121,6 @@ def test_authors_test_is_the_whole_image_and_the_official_tta(name):
     assert tuple(cfg.tta_model.scales) == OFFICIAL_TEST_SCALES and cfg.tta_model.flip
     assert cfg.tta_model.pad_divisor == 8  # pad_inf() with settings.STRIDE
     assert 'TestTimeAug' not in _types(cfg.tta_pipeline)
-    assert 'mmattn.models.segmentors' in cfg.custom_imports.imports
 
 
 @pytest.mark.parametrize('name', AUTHORS)

@@ -271,3 +271,16 @@ def test_input_with_wrong_channels_raises_a_clear_error():
 def test_external_attention_refuses_num_heads():
     with pytest.raises(TypeError, match='use MultiHeadExternalAttention'):
         ExternalAttention(8, num_heads=2)
+
+
+def test_init_is_the_official_one_as_it_takes_effect():
+    """Official code: linear_1.weight is a view of linear_0.weight and every Conv1d gets
+    N(0, 2 / out_channels), so both memories end up N(0, 2 / d), transposes of each other."""
+    torch.manual_seed(0)
+    module = ExternalAttention(512, num_memory=64)
+    keys = module.memory_keys.weight
+    assert keys.std().item() == pytest.approx((2 / 512) ** 0.5, rel=0.05)  # not (2 / 64) ** 0.5
+    torch.testing.assert_close(module.memory_values.weight, keys.transpose(0, 1))
+    fan_out = module.in_proj.weight.shape[0]
+    assert module.in_proj.weight.std().item() == pytest.approx((2 / fan_out) ** 0.5, rel=0.05)
+    assert not module.in_proj.bias.any() and (module.out_norm.weight == 1).all()

@@ -3,6 +3,10 @@
 ``tools/model_converters/*2mmattn.py`` are their command lines.
 """
 from .checkpoint import load_state_dict, save_state_dict, strip_prefix
+from .eanet import convert_eanet, convert_resnet_deep_stem, load_eanet_checkpoint
 from .levit import convert_levit, detect_format
 
-__all__ = ['convert_levit', 'detect_format', 'load_state_dict', 'save_state_dict', 'strip_prefix']
+__all__ = [
+    'convert_eanet', 'convert_levit', 'convert_resnet_deep_stem', 'detect_format',
+    'load_eanet_checkpoint', 'load_state_dict', 'save_state_dict', 'strip_prefix'
+]

@@ -30,6 +30,8 @@ from typing import Dict, Iterator, List, Tuple
 
 import torch
 
+from .checkpoint import load_state_dict, strip_prefix
+
 __all__ = ['convert_eanet', 'convert_resnet_deep_stem', 'load_eanet_checkpoint']
 
 STAGE_BLOCKS = {50: (3, 4, 6, 3), 101: (3, 4, 23, 3), 152: (3, 8, 36, 3)}
@@ -86,13 +88,6 @@ def _eanet_entries(depth: int) -> Iterator[Entry]:
     yield 'fc2', f'{head}conv_seg', _CONV_BIAS
 
 
-def _strip_module_prefix(state_dict: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
-    """Drop the ``module.`` of a model saved inside ``DataParallel`` (all keys or none)."""
-    if state_dict and all(key.startswith('module.') for key in state_dict):
-        return {key[len('module.'):]: value for key, value in state_dict.items()}
-    return dict(state_dict)
-
-
 def _stage_blocks(state_dict: Dict[str, torch.Tensor], stages: List[str]) -> Tuple[int, ...]:
     """Number of blocks of each stage found in the source keys (``<stage>.<block>.``)."""
     counts = []
@@ -106,7 +101,7 @@ def _stage_blocks(state_dict: Dict[str, torch.Tensor], stages: List[str]) -> Tup
 def _convert(state_dict: Dict[str, torch.Tensor], depth: int, stages: List[str],
              entries: List[Entry], ignored: Tuple[str, ...],
              what: str) -> 'OrderedDict[str, torch.Tensor]':
-    state_dict = _strip_module_prefix(state_dict)
+    state_dict = strip_prefix(state_dict, 'module.')
     converted: 'OrderedDict[str, torch.Tensor]' = OrderedDict()
     used = set(ignored) & set(state_dict)
     missing = []
@@ -181,12 +176,7 @@ def load_eanet_checkpoint(path: str) -> Tuple[Dict[str, torch.Tensor], str]:
     Raises:
         ValueError: the file is neither.
     """
-    checkpoint = torch.load(path, map_location='cpu', weights_only=True)
-    if isinstance(checkpoint, dict) and isinstance(checkpoint.get('net'), dict):
-        return _strip_module_prefix(checkpoint['net']), 'eanet'
-    if isinstance(checkpoint, dict) and isinstance(checkpoint.get('state_dict'), dict):
-        checkpoint = checkpoint['state_dict']
-    state_dict = _strip_module_prefix(checkpoint) if isinstance(checkpoint, dict) else {}
+    state_dict = strip_prefix(load_state_dict(path), 'module.')  # unwraps {'net': ...}
     if any(key.startswith('extractor.') for key in state_dict):
         return state_dict, 'eanet'
     if 'conv1.0.weight' in state_dict:
