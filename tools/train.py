@@ -24,6 +24,9 @@ def parse_args(argv=None):
                         help='mixed precision: fp16 with loss scaling on CUDA, bf16 on CPU')
     parser.add_argument('--check-finite', action='store_true',
                         help='stop at the first NaN/inf input image or loss, naming it')
+    parser.add_argument('--auto-scale-lr', action='store_true',
+                        help="scale the lr linearly from the config's auto_scale_lr."
+                        'base_batch_size to the real total batch (as mmdet/mmseg)')
     add_common_args(parser, example='train_cfg.max_iters=100')
     return parser.parse_args(argv)
 

@@ -114,6 +114,14 @@ def _enable_amp(cfg: Config) -> None:
                   logger='current')
 
 
+def _enable_auto_scale_lr(cfg: Config) -> None:
+    scale = cfg.get('auto_scale_lr')
+    if not isinstance(scale, dict) or 'base_batch_size' not in scale:
+        raise KeyError('--auto-scale-lr needs `auto_scale_lr = dict(enable=False, '
+                       'base_batch_size=N)` in the config: N is the total batch its lr is for')
+    scale['enable'] = True  # the Runner scales lr by (GPUs x per-GPU batch) / base_batch_size
+
+
 def _default_work_dir(config_path: str) -> str:
     return osp.join('./work_dirs', osp.splitext(osp.basename(config_path))[0])
 
@@ -125,6 +133,8 @@ def apply_train_args(cfg: Config, args) -> Config:
     cfg.work_dir = args.work_dir or cfg.get('work_dir') or _default_work_dir(args.config)
     if args.amp:
         _enable_amp(cfg)
+    if args.auto_scale_lr:
+        _enable_auto_scale_lr(cfg)
     hooks = [dict(type='RNGStateHook')]  # exact --resume, see mmattn/engine/hooks.py
     if args.check_finite:
         hooks.append(dict(type='FiniteCheckHook'))

@@ -5,7 +5,7 @@ from mmengine.config import Config
 
 __all__ = [
     'drop_pretrained_init', 'evaluator_list', 'host_library', 'innermost_dataset',
-    'replace_sync_bn', 'walk_dicts'
+    'remove_transforms', 'replace_sync_bn', 'walk_dicts'
 ]
 
 SCOPES = ('mmdet', 'mmseg')
@@ -25,6 +25,28 @@ def walk_dicts(node: Any, fn: Callable[[dict], int]) -> int:
         for value in node:
             count += walk_dicts(value, fn)
     return count
+
+
+def remove_transforms(node: Any, transform_type: str) -> int:
+    """Remove every transform of ``transform_type`` from the pipelines inside ``node`` (also
+    from TestTimeAug's lists of alternatives); return how many were removed."""
+
+    def _filter(items: list) -> int:
+        kept = [item for item in items
+                if not (isinstance(item, dict) and item.get('type') == transform_type)]
+        removed = len(items) - len(kept)
+        for item in kept:
+            if isinstance(item, list):
+                removed += _filter(item)
+        # a TestTimeAug step that held only the removed transform is dropped too (an empty
+        # list of alternatives would give no augmented copy at all)
+        items[:] = [item for item in kept if not (isinstance(item, list) and not item)]
+        return removed
+
+    def _fix(item: dict) -> int:
+        return sum(_filter(value) for value in item.values() if isinstance(value, list))
+
+    return walk_dicts(node, _fix)
 
 
 def innermost_dataset(dataset: dict) -> dict:

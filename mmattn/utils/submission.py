@@ -23,7 +23,7 @@ import numpy as np
 from mmengine.config import Config
 from PIL import Image
 
-from .config import evaluator_list, innermost_dataset
+from .config import evaluator_list, innermost_dataset, remove_transforms
 
 __all__ = ['CITYSCAPES_TRAIN_TO_LABEL_ID', 'enable_format_only', 'pack_submission']
 
@@ -50,6 +50,10 @@ def enable_format_only(cfg: Config, scope: str, out_dir: str) -> None:
     if not found:
         raise ValueError('--format-only supports CocoMetric (mmdet) and IoUMetric / '
                          f'CityscapesMetric (mmseg) test evaluators, got {cfg.test_evaluator}')
+    if scope == 'mmseg':
+        # Server test sets have no label maps, and mmseg's test / TTA pipelines load one per
+        # image (for scoring): without labels to score, that step only fails.
+        remove_transforms(cfg.test_dataloader.dataset, 'LoadAnnotations')
 
 
 def pack_submission(cfg: Config, scope: str, out_dir: str, alg: str = 'mmattn',

@@ -29,7 +29,7 @@ def _args(**kwargs):
     defaults = dict(config='configs/x.py', work_dir=None, launcher='none', amp=False,
                     resume=None, checkpoint='ckpt.pth', show=False, show_dir=None, tta=False,
                     out=None, deploy=False, format_only=False, check_finite=False,
-                    submission_dir=None)
+                    submission_dir=None, auto_scale_lr=False)
     defaults.update(kwargs)
     return argparse.Namespace(**defaults)
 
@@ -120,3 +120,18 @@ def test_show_dir_goes_where_each_host_library_expects_it():
     det.default_scope = 'mmdet'
     det = apply_test_args(det, _args(show_dir='vis'))
     assert det.default_hooks.visualization.test_out_dir == 'vis'
+
+
+def test_auto_scale_lr_enables_the_configs_scaling_and_needs_its_base_batch():
+    cfg = _seg_cfg()
+    cfg.auto_scale_lr = dict(enable=False, base_batch_size=16)
+    assert apply_train_args(cfg, _args(auto_scale_lr=True)).auto_scale_lr.enable is True
+    assert apply_train_args(_with_scale(), _args()).auto_scale_lr.enable is False
+    with pytest.raises(KeyError, match='base_batch_size'):
+        apply_train_args(_seg_cfg(), _args(auto_scale_lr=True))
+
+
+def _with_scale() -> Config:
+    cfg = _seg_cfg()
+    cfg.auto_scale_lr = dict(enable=False, base_batch_size=16)
+    return cfg

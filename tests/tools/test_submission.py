@@ -2,6 +2,7 @@
 import json
 import os
 import os.path as osp
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -74,11 +75,20 @@ def _check_pngs(png_names, images):
 
 
 @pytest.mark.slow
-def test_ade20k_submission_has_one_png_per_image_with_labels_1_to_150(tmp_path,
-                                                                      synthetic_root):
+@pytest.mark.parametrize('tta', [False, True])
+def test_ade20k_submission_has_one_png_per_image_with_labels_1_to_150(tmp_path, synthetic_root,
+                                                                      tta):
     cfg, cfg_path, ckpt = _prepare('eanet_r50_ade20k.py', synthetic_root, tmp_path)
-    out_dir = _test(cfg_path, ckpt, tmp_path)
+    # The server's test images come without label maps: the folder has images only.
     images = _test_images(cfg)
+    test_root = tmp_path / 'ade_test'
+    (test_root / 'images' / 'testing').mkdir(parents=True)
+    for image in images:
+        shutil.copy(image, test_root / 'images' / 'testing')
+    out_dir = _test(cfg_path, ckpt, tmp_path, *(['--tta'] if tta else []), '--cfg-options',
+                    f'test_dataloader.dataset.data_root={test_root}',
+                    'test_dataloader.dataset.data_prefix.img_path=images/testing',
+                    'test_dataloader.dataset.data_prefix.seg_map_path=annotations/testing')
     with zipfile.ZipFile(osp.join(out_dir, 'ade20k_results.zip')) as zf:
         names = zf.namelist()
         _check_pngs(names, images)
