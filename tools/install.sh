@@ -88,7 +88,7 @@ install_mmcv() {
   # CUDA torch: build the CUDA kernels (FORCE_CUDA=1, torch's CUDA_HOME); no nvcc: stop now,
   # not after a long CPU-only compile.
   local cuda_out cuda_env=()
-  cuda_out=$("$py" "$mmcv_cuda" build-env) || die "cannot build mmcv's CUDA kernels here (fix above)."
+  cuda_out=$("$py" "$mmcv_cuda" build-env) || die "cannot build mmcv's CUDA kernels (fix above)."
   if [ -n "$cuda_out" ]; then mapfile -t cuda_env <<< "$cuda_out"; fi
   # mmcv 2.1.0 is an sdist: its ops compile against the installed torch, so no build
   # isolation. The default flags are Python's own CFLAGS (-O3 -g ...); debug info roughly

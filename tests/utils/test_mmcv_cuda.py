@@ -13,8 +13,6 @@ import stat
 import subprocess
 import sys
 
-import pytest
-
 from conftest import REPO
 from mmattn.utils.mmcv_cuda import build_env, build_problem, installed_problem
 
@@ -121,8 +119,9 @@ def _install_mmcv(tmp_path, torch_cuda='12.1', mmcv=None, nvcc=None, **env):
     venv = tmp_path / 'venv'
     _write(str(venv / 'bin' / 'python'),
            _PYTHON.format(real=sys.executable, standin=standin), executable=True)
-    state = dict(torch_version=f"2.1.2+{'cu' + torch_cuda.replace('.', '') if torch_cuda else 'cpu'}",
-                 torch_cuda=torch_cuda, mmcv=None if mmcv is None else dict(cuda=mmcv))
+    build = 'cu' + torch_cuda.replace('.', '') if torch_cuda else 'cpu'
+    state = dict(torch_version=f'2.1.2+{build}', torch_cuda=torch_cuda,
+                 mmcv=None if mmcv is None else dict(cuda=mmcv))
     state.update(env.pop('state', {}))
     (tmp_path / 'state.json').write_text(json.dumps(state))
     run_env = {k: v for k, v in os.environ.items() if k not in ('CUDA_HOME', 'PYTHONPATH')}
