@@ -423,7 +423,8 @@ def _leaf_size(leaf: dict) -> Tuple[Optional[int], str]:
     key = ann or images
     for known, count in TRAIN_SET_SIZES.items():
         if key.rstrip('/').endswith(known):
-            return count, f'mmattn.utils.sources.TRAIN_SET_SIZES[{known!r}] ({key} not found)'
+            return count, (f'mmattn.utils.sources.TRAIN_SET_SIZES[{known!r}] '
+                           f'({osp.join(root, key)} not found)')
     return None, f'{osp.join(root, key)} not found and not in TRAIN_SET_SIZES'
 
 
@@ -614,8 +615,10 @@ def format_report(result: Dict[str, Any]) -> str:
     lines.append(f"files       {len(missing)} missing" + (' (listed below)' if missing else ''))
     h, w = result['input_size']
     if result['params'] is not None:
+        counted = ('image -> logits' if result['scope'] == 'mmseg' else
+                   'image -> backbone + neck features, heads not counted')
         lines.append(f"model       {result['params'] / 1e6:.2f} M parameters, "
-                     f"{result['macs'] / 1e9:.1f} G multiply-adds at {h}x{w}")
+                     f"{result['macs'] / 1e9:.1f} G multiply-adds at {h}x{w} ({counted})")
     if result['seconds_per_iter'] is not None:
         lines.append(f"speed       {result['seconds_per_iter']:.3f} s/iteration (mean of "
                      f"{result['iterations_timed']} after a warm-up one; synthetic data at "
