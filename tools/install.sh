@@ -11,11 +11,21 @@
 #                   version the base interpreter already has (a GPU user's CUDA build stands),
 #                   else torch==2.13.0. Nothing here forces the CPU build.
 #   MMATTN_JOBS     parallel compile jobs for mmcv's ops (default: number of cores)
+#   MMATTN_ALLOW_CPU_MMCV=1  accept mmcv ops without CUDA kernels although torch has CUDA
+#                   (a machine that never trains on GPU)
+#
+# GPU machines: when torch has CUDA, mmcv's ops must have CUDA kernels. A prebuilt mmcv 2.1.0
+# wheel installed beforehand is kept; otherwise mmcv is built with FORCE_CUDA=1 and the nvcc of
+# torch's CUDA_HOME, and the script stops, with the fix, when there is none or when the
+# installed ops lack CUDA kernels (mmattn/utils/mmcv_cuda.py decides; tests use stand-ins).
+#
+# Sourcing this file (tests) defines the steps without running them.
 set -euo pipefail
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 venv="${MMATTN_VENV:-$repo/.venv}"
 py="$venv/bin/python"
+mmcv_cuda="$repo/mmattn/utils/mmcv_cuda.py"  # run by path: mmattn is installed last
 t_start=$SECONDS
 
 say() { printf '[install] %s\n' "$*"; }
@@ -69,7 +79,17 @@ assert mmcv.__version__ == "2.1.0", mmcv.__version__
 install_mmcv() {
   # mmcv's own requirements first, pinned (mmengine 0.10.7), so that the build step only builds.
   pip_install -q mmengine==0.10.7 opencv-python-headless addict yapf
-  if mmcv_ok; then say "   mmcv 2.1.0 with C++ ops already installed"; return; fi
+  if mmcv_ok; then
+    # a CUDA torch needs CUDA kernels: stop here rather than at the first GPU op of a run
+    "$py" "$mmcv_cuda" check || die "the installed mmcv cannot run on this torch's GPU (fix above)."
+    say "   mmcv 2.1.0 with C++ ops already installed, kept"
+    return
+  fi
+  # CUDA torch: build the CUDA kernels (FORCE_CUDA=1, torch's CUDA_HOME); no nvcc: stop now,
+  # not after a long CPU-only compile.
+  local cuda_out cuda_env=()
+  cuda_out=$("$py" "$mmcv_cuda" build-env) || die "cannot build mmcv's CUDA kernels (fix above)."
+  if [ -n "$cuda_out" ]; then mapfile -t cuda_env <<< "$cuda_out"; fi
   # mmcv 2.1.0 is an sdist: its ops compile against the installed torch, so no build
   # isolation. The default flags are Python's own CFLAGS (-O3 -g ...); debug info roughly
   # doubles the compile time of each of its 77 files. distutils *replaces* those flags with
@@ -81,8 +101,12 @@ install_mmcv() {
     | sed -E 's/(^| )-g[0-9]?( |$)/ /g')
   flags="$flags -g0"
   say "   building mmcv 2.1.0 with its C++ ops, flags: $flags"
-  say "   (a first build takes ~15 min on 2 cores, a cached wheel seconds; log: $log)"
-  CFLAGS="$flags" CXXFLAGS="$flags" MMCV_WITH_OPS=1 \
+  if [ ${#cuda_env[@]} -gt 0 ]; then
+    say "   with CUDA kernels: ${cuda_env[*]} (much longer than the CPU build; set"
+    say "   TORCH_CUDA_ARCH_LIST, e.g. 8.0 for A100, to compile for your GPUs only)"
+  fi
+  say "   (a first CPU build takes ~15 min on 2 cores, a cached wheel seconds; log: $log)"
+  env ${cuda_env[@]+"${cuda_env[@]}"} CFLAGS="$flags" CXXFLAGS="$flags" MMCV_WITH_OPS=1 \
     MAX_JOBS="${MMATTN_JOBS:-$(nproc)}" \
     "$py" -m pip install --disable-pip-version-check -v --no-build-isolation mmcv==2.1.0 \
     > "$log" 2>&1 || { tail -n 40 "$log" >&2; die "mmcv build failed; full log in $log"; }
@@ -92,6 +116,8 @@ install_mmcv() {
 torch). Rebuild it with:
   $py -m pip uninstall -y mmcv && $py -m pip cache remove mmcv && bash tools/install.sh"
   fi
+  # e.g. a CPU-only wheel that pip reused from its cache
+  "$py" "$mmcv_cuda" check || die "mmcv was built without the CUDA kernels torch needs (fix above)."
 }
 
 install_openmmlab() {
@@ -113,23 +139,27 @@ install_mmattn() {
 
 check_imports() {
   "$py" - <<'EOF'
-import time
-t = time.time()
 import torch, mmengine, mmcv, mmdet, mmseg, mmattn  # noqa: E401
-from mmcv.ops import nms  # noqa: F401
-print(f'[install]    torch {torch.__version__}, mmengine {mmengine.__version__}, '
-      f'mmcv {mmcv.__version__} (ops ok), mmdet {mmdet.__version__}, '
-      f'mmseg {mmseg.__version__}, mmattn {mmattn.__version__}')
+from mmcv.ops import get_compiling_cuda_version, nms  # noqa: F401
+kernels = get_compiling_cuda_version()
+kernels = 'CPU only' if kernels == 'not available' else f'CUDA {kernels}'
+print(f'[install]    torch {torch.__version__} (CUDA {torch.version.cuda}), mmengine '
+      f'{mmengine.__version__}, mmcv {mmcv.__version__} (ops ok, {kernels}), mmdet '
+      f'{mmdet.__version__}, mmseg {mmseg.__version__}, mmattn {mmattn.__version__}')
 EOF
 }
 
-say "repo: $repo"
-step "virtual environment ($venv)" make_venv
-step "build tools (setuptools<82, wheel, ninja)" install_build_tools
-step "PyTorch" install_torch
-step "mmcv 2.1.0 with C++ ops" install_mmcv
-step "mmengine, mmdet, mmsegmentation, pycocotools" install_openmmlab
-step "test and benchmark tools" install_test_tools
-step "mmattn (editable)" install_mmattn
-step "import check" check_imports
-say "done in $((SECONDS - t_start)) s. Run the tests with the command in README.md."
+main() {
+  say "repo: $repo"
+  step "virtual environment ($venv)" make_venv
+  step "build tools (setuptools<82, wheel, ninja)" install_build_tools
+  step "PyTorch" install_torch
+  step "mmcv 2.1.0 with C++ ops" install_mmcv
+  step "mmengine, mmdet, mmsegmentation, pycocotools" install_openmmlab
+  step "test and benchmark tools" install_test_tools
+  step "mmattn (editable)" install_mmattn
+  step "import check" check_imports
+  say "done in $((SECONDS - t_start)) s. Run the tests with the command in README.md."
+}
+
+if [ "${BASH_SOURCE[0]}" = "$0" ]; then main; fi

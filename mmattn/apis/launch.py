@@ -25,7 +25,7 @@ from .reparameterize import deploy_config, is_deploy_checkpoint
 
 __all__ = [
     'add_common_args', 'apply_test_args', 'apply_train_args', 'build_runner', 'config_from_args',
-    'setup_cpu_distributed'
+    'enable_amp', 'setup_cpu_distributed'
 ]
 
 def add_common_args(parser: argparse.ArgumentParser, example: str) -> None:
@@ -98,7 +98,8 @@ def setup_cpu_distributed(cfg: Config, launcher: str) -> bool:
     return True
 
 
-def _enable_amp(cfg: Config) -> None:
+def enable_amp(cfg: Config) -> None:
+    """``--amp``: fp16 with dynamic loss scaling on CUDA, bf16 autocast on CPU (logged)."""
     wrapper = cfg.optim_wrapper
     if wrapper.get('type', 'OptimWrapper') not in ('OptimWrapper', 'AmpOptimWrapper'):
         print_log(f'--amp: optim_wrapper type {wrapper.type} left as it is', logger='current')
@@ -132,7 +133,7 @@ def apply_train_args(cfg: Config, args) -> Config:
     cfg.launcher = args.launcher
     cfg.work_dir = args.work_dir or cfg.get('work_dir') or _default_work_dir(args.config)
     if args.amp:
-        _enable_amp(cfg)
+        enable_amp(cfg)
     if args.auto_scale_lr:
         _enable_auto_scale_lr(cfg)
     hooks = [dict(type='RNGStateHook')]  # exact --resume, see mmattn/engine/hooks.py

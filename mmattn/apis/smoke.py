@@ -25,7 +25,7 @@ from ..datasets import (ADE_CLASSES, COCO_CLASSES, make_ade_semantic, make_citys
 from ..utils.config import evaluator_list, innermost_dataset, walk_dicts
 from ..utils.config import drop_pretrained_init, host_library, replace_sync_bn
 
-__all__ = ['make_synthetic_data', 'shrink_config', 'run_smoke_test']
+__all__ = ['make_synthetic_data', 'shrink_config', 'run_smoke_test', 'use_synthetic_data']
 
 _SIZE_KEYS = ('scale', 'img_scale', 'scales')
 _CROP_KEYS = ('crop_size', 'size')
@@ -149,6 +149,33 @@ def _evaluators(evaluator: Union[dict, Sequence[dict]], scope: str, paths: dict,
     return out if len(out) > 1 else out[0]
 
 
+def use_synthetic_data(cfg: Config, data_root: str, out_dir: Optional[str] = None) -> str:
+    """Point every dataset and evaluator of ``cfg`` (in place) at the synthetic set of its format.
+
+    Pipelines (image sizes included), batch sizes and loader settings stay the config's.
+    Evaluators keep their mode: a ``format_only`` test set (a server submission) is formatted,
+    into ``out_dir`` (default ``{data_root}/outputs``), instead of scored.
+
+    Returns:
+        str: the host library, ``'mmdet'`` or ``'mmseg'``.
+    """
+    scope = host_library(cfg)
+    data = make_synthetic_data(data_root)
+    for split in ('train', 'val', 'test'):
+        loader = cfg.get(f'{split}_dataloader')
+        if loader is None:
+            continue
+        if scope == 'mmdet':
+            loader.dataset = _det_dataset(loader.dataset, data['coco'], split == 'train')
+        else:
+            loader.dataset = _seg_dataset(loader.dataset, data, split == 'train')
+    for key in ('val_evaluator', 'test_evaluator'):
+        if cfg.get(key) is not None:
+            cfg[key] = _evaluators(cfg[key], scope, data['coco'],
+                                   out_dir or osp.join(data_root, 'outputs'))
+    return scope
+
+
 def shrink_config(cfg: Config, data_root: str, *, max_side: int = 128, crop_side: int = 64,
                   iters: int = 1, out_dir: Optional[str] = None) -> Config:
     """Rewrite ``cfg`` in place for a smoke run on the synthetic data under ``data_root``.
@@ -156,25 +183,14 @@ def shrink_config(cfg: Config, data_root: str, *, max_side: int = 128, crop_side
     Evaluators keep their mode: a ``format_only`` test set (a server submission) is formatted,
     into ``out_dir`` (default ``{data_root}/outputs``), instead of scored.
     """
-    scope = host_library(cfg)
-    data = make_synthetic_data(data_root)
+    scope = use_synthetic_data(cfg, data_root, out_dir)
     for split in ('train', 'val', 'test'):
-        key = f'{split}_dataloader'
-        if cfg.get(key) is None:
+        loader = cfg.get(f'{split}_dataloader')
+        if loader is None:
             continue
-        loader = cfg[key]
-        train = split == 'train'
-        if scope == 'mmdet':
-            loader.dataset = _det_dataset(loader.dataset, data['coco'], train)
-        else:
-            loader.dataset = _seg_dataset(loader.dataset, data, train)
-        loader.batch_size = 2 if train else 1
+        loader.batch_size = 2 if split == 'train' else 1
         loader.num_workers = 0
         loader.persistent_workers = False
-    for key in ('val_evaluator', 'test_evaluator'):
-        if cfg.get(key) is not None:
-            cfg[key] = _evaluators(cfg[key], scope, data['coco'],
-                                   out_dir or osp.join(data_root, 'outputs'))
     for key in ('train_dataloader', 'val_dataloader', 'test_dataloader', 'tta_pipeline'):
         if cfg.get(key) is not None:
             _shrink_sizes(cfg[key], max_side, crop_side)
