@@ -3,8 +3,9 @@
 # auxiliary head) in mmseg, evaluated on VOC 2012 val. Its logits equal the official model's
 # (tests/models/test_eanet_converter.py); --tta is the official test_torch.py protocol (scales
 # 0.5-1.75 + flip on the normalised input, logits summed).
-#   wget -O eanet_voc_official.pth 'https://cloud.tsinghua.edu.cn/f/1e7253ae0748470482e4/?dl=1'
-#   python tools/model_converters/eanet2mmattn.py eanet_voc_official.pth \
+#   wget -O checkpoints/eanet_voc_official.pth \
+#       'https://cloud.tsinghua.edu.cn/f/1e7253ae0748470482e4/?dl=1'
+#   python tools/model_converters/eanet2mmattn.py checkpoints/eanet_voc_official.pth \
 #       checkpoints/eanet_r101_voc12aug_official_mmattn.pth
 #   python tools/test.py configs/eanet_r101_voc12aug_official.py \
 #       checkpoints/eanet_r101_voc12aug_official_mmattn.pth --tta

@@ -10,7 +10,8 @@ custom_imports = dict(imports=['mmattn'], allow_failed_imports=False)
 
 load_from = 'work_dirs/eanet_r101_voc12aug/iter_45000.pth'
 model = dict(
-    # Only used if load_from is unset: the official ImageNet ResNet-101, as in stage 1.
+    # Read even with load_from: mmengine runs init_weights() (this file) before it loads
+    # load_from, so it must exist. The official ImageNet ResNet-101, as in stage 1.
     pretrained='checkpoints/resnet101-2a57e44d_mmseg.pth',
     backbone=dict(depth=101))
 test_evaluator = dict(output_dir='work_dirs/format_results/eanet_r101_voc12aug_trainval')

@@ -11,7 +11,7 @@ __all__ = ['DATA_DOCS', 'PRETRAINED_FILES', 'TRAIN_SET_SIZES', 'fetch_command']
 
 # file name (as the configs name it, under checkpoints/) -> where it comes from. ``url``: download
 # it as it is; ``from_file`` + ``convert``: download that file, then convert it
-# (``{src}`` / ``{dst}`` are the two paths).
+# (``{src}`` / ``{dst}`` are the two paths, ``{dir}`` their folder).
 PRETRAINED_FILES = {
     'resnet50_v1c-2cccc1ad.pth': dict(
         url='https://download.openmmlab.com/pretrain/third_party/resnet50_v1c-2cccc1ad.pth',
@@ -28,6 +28,24 @@ PRETRAINED_FILES = {
     'LeViT-256-13b5763e.pth': dict(
         url='https://dl.fbaipublicfiles.com/LeViT/LeViT-256-13b5763e.pth',
         what='official ImageNet-1k LeViT-256 (facebookresearch/LeViT)'),
+    # The EANet authors' ImageNet ResNets (PyTorch-Encoding, 64-64-128 deep stem), converted for
+    # mmseg's ResNetV1c(stem_channels=128); see configs/eanet_r50_voc12aug.py.
+    'resnet50-ebb6acbb.zip': dict(
+        url='https://hangzh.s3.amazonaws.com/encoding/models/resnet50-ebb6acbb.zip',
+        what="PyTorch-Encoding's ImageNet ResNet-50 (deep stem), the EANet authors' start"),
+    'resnet50-ebb6acbb_mmseg.pth': dict(
+        from_file='resnet50-ebb6acbb.zip',
+        convert='unzip -o {src} -d {dir} && python tools/model_converters/eanet2mmattn.py '
+        '{dir}/resnet50-ebb6acbb.pth {dst} --depth 50',
+        what="the EANet authors' ImageNet ResNet-50 in mmseg's layout"),
+    'resnet101-2a57e44d.zip': dict(
+        url='https://hangzh.s3.amazonaws.com/encoding/models/resnet101-2a57e44d.zip',
+        what="PyTorch-Encoding's ImageNet ResNet-101 (deep stem), the EANet authors' start"),
+    'resnet101-2a57e44d_mmseg.pth': dict(
+        from_file='resnet101-2a57e44d.zip',
+        convert='unzip -o {src} -d {dir} && python tools/model_converters/eanet2mmattn.py '
+        '{dir}/resnet101-2a57e44d.pth {dst} --depth 101',
+        what="the EANet authors' ImageNet ResNet-101 in mmseg's layout"),
     'levit-256_mmattn.pth': dict(
         from_file='LeViT-256-13b5763e.pth',
         convert='python tools/model_converters/levit2mmattn.py {src} {dst}',
@@ -70,4 +88,5 @@ def fetch_command(path: str) -> Optional[str]:
             return f"wget -P {folder} {entry['url']}"
         return f"wget -O {path} {entry['url']}"
     src = osp.join(folder, entry['from_file'])
-    return f"{fetch_command(src)} && {entry['convert'].format(src=src, dst=path)}"
+    convert = entry['convert'].format(src=src, dst=path, dir=folder)
+    return f'{fetch_command(src)} && {convert}'
