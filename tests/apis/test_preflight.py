@@ -4,6 +4,7 @@ iterations, MACs and timing at the config's own input size and batch, exit codes
 Sizes are lowered with cfg options for speed where a test trains or counts MACs; the defaults
 (the config's own sizes) are pinned separately.
 """
+import importlib
 import json
 import math
 import os
@@ -16,7 +17,8 @@ from mmengine.config import Config
 
 from conftest import REPO
 from mmattn.apis import complexity
-from mmattn.apis.preflight import _train_input_size, preflight
+from mmattn.apis.preflight import preflight
+from mmattn.apis.preflight.schedule import _train_input_size
 
 SEG = osp.join(REPO, 'configs', 'eanet_r50_ade20k.py')  # 160k iterations, 2 images per GPU
 DET = osp.join(REPO, 'configs', 'mask_rcnn_lambda_r50_fpn_1x_coco.py')  # 12 epochs, 2 per GPU
@@ -44,7 +46,7 @@ DET_SMALL = {
 @pytest.fixture
 def skip_macs(monkeypatch):
     """Files and schedules do not need the MAC count (a model build and trace): stub it."""
-    import mmattn.apis.preflight as module
+    module = importlib.import_module('mmattn.apis.preflight')  # the package, not the function
     monkeypatch.setattr(module, 'complexity', lambda cfg, size: dict(params=0, flops=0))
 
 
@@ -161,13 +163,15 @@ def test_a_converted_checkpoint_comes_with_download_and_conversion():
 
 @pytest.mark.usefixtures('skip_macs')
 def test_a_missing_load_from_of_an_earlier_stage_says_to_train_that_stage():
+    cfg = Config.fromfile(VOC_TRAINVAL)
+    assert cfg.load_from.startswith('work_dirs/eanet_r50_voc12aug/')
     result = preflight(VOC_TRAINVAL, iters=0,
                        cfg_options={'model.data_preprocessor.size': (64, 64)})
-    item, = _missing(result, 'work_dirs/eanet_r50_voc12aug/iter_40000.pth')
+    item, = _missing(result, cfg.load_from)
     assert item['needed_by'] == 'load_from'
     assert 'train ' + osp.join(REPO, 'configs', 'eanet_r50_voc12aug.py') + ' first' in item['fix']
     # model init still reads the ImageNet weights before load_from replaces them
-    assert _missing(result, 'checkpoints/resnet50_v1c-2cccc1ad.pth')
+    assert _missing(result, cfg.model.pretrained)
 
 
 @pytest.mark.usefixtures('skip_macs')
