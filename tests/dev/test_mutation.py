@@ -32,6 +32,7 @@ SOURCE = textwrap.dedent('''\
     def check(n):
         if n < 0:
             raise ValueError(f'n must be >= 0, got {n + 1}')
+        label = f'n={n * 2}'
         return sorted([n, 1], reverse=True)
 
 
@@ -65,14 +66,15 @@ def test_operators_edit_one_token_and_leave_every_other_line_byte_identical():
     assert len({apply_mutant(SOURCE, m) for m in mutants}) == len(mutants)  # no duplicates
 
 
-def test_docstrings_messages_logging_annotations_and_repr_are_not_mutated():
+def test_docstrings_f_strings_messages_logging_annotations_and_repr_are_not_mutated():
     mutants = find_mutants(SOURCE, 'calc.py')
     lines = SOURCE.splitlines()
     line_of = {text: i + 1 for i, line in enumerate(lines) for text in [line.strip()]}
     untouched = ['"""Docstring with 1 + 2 and x < 3."""', 'import logging',
                  '"""Numbers in docstrings (0, 1, 2) are not behaviour."""',
                  "logger.info('clamping %d to %d', x + 1, limit - 1)",
-                 "return f'n={1 + 1}'", "raise ValueError(f'n must be >= 0, got {n + 1}')"]
+                 "return f'n={1 + 1}'", "label = f'n={n * 2}'",
+                 "raise ValueError(f'n must be >= 0, got {n + 1}')"]
     by_line = {}
     for m in mutants:
         by_line.setdefault(m.line, []).append(m)
