@@ -9,13 +9,16 @@ import pytest
 
 from conftest import REPO
 
-TOOLS = sorted(osp.relpath(path, REPO) for path in glob.glob(osp.join(REPO, 'tools', '**', '*.py'),
-                                                              recursive=True)
-               if not osp.basename(path).startswith('_'))
+# The command lines: tools/*.py and one folder down (tools/dev/mutation/ is the engine of
+# tools/dev/mutate.py, a package of modules, not command lines).
+TOOLS = sorted(osp.relpath(path, REPO)
+               for pattern in ('*.py', '*/*.py') for path in glob.glob(osp.join(REPO, 'tools',
+                                                                                pattern)))
 
 
 def test_the_tool_list_is_not_empty():
     assert 'tools/train.py' in TOOLS and 'tools/model_converters/reparameterize_model.py' in TOOLS
+    assert 'tools/dev/mutate.py' in TOOLS and len(TOOLS) == 12, TOOLS
 
 
 @pytest.mark.slow
