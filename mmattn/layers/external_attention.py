@@ -16,6 +16,9 @@ What differs from the official code, and why:
 
 - ``M_v`` starts as ``M_k`` transposed (as the official code intends) but the two stay independent
   parameters (the paper describes two memories).
+- The input conv keeps the official bias although it cannot change the output: through ``M_k``
+  it adds one constant per memory unit to all N logits, which the softmax over the pixels
+  removes (its gradient is zero). It stays so that official checkpoints load key for key.
 - The double normalisation always runs in float32: under fp16 autocast the per-pixel sum over
   the S units of ``softmax``-ed values of order 1/N underflows to 0 for large N and 0/0 gives NaN.
 - The norm is configurable (a ``norm_layer`` factory, as every mmattn operator takes; the
