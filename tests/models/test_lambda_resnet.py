@@ -97,7 +97,8 @@ def test_deep_stem_and_dilations_work_as_in_mmseg_resnetv1c_d8():
     assert shapes[-1][-2:] == (5, 7)  # output stride 8
 
 
-@pytest.mark.parametrize('frozen_stages', [-1, 1])
+@pytest.mark.slow  # two float64 ResNet-50 backwards
+@pytest.mark.parametrize('frozen_stages', [-1, 2])
 def test_backward_with_checkpointing_gives_the_gradients_of_the_plain_backward(frozen_stages):
     """Recomputation in backward must reproduce the forward exactly; with frozen stages the
     first checkpointed block gets an input that needs no gradient.
@@ -106,12 +107,12 @@ def test_backward_with_checkpointing_gives_the_gradients_of_the_plain_backward(f
     ill-conditioned that float32 rounding alone (the order in which checkpointing accumulates
     gradients) moves them by a few percent; in float64 the two agree to 1e-10.
     """
-    kwargs = dict(SMALL, lambda_stages=(False, True, True, True), frozen_stages=frozen_stages)
+    kwargs = dict(SMALL, lambda_stages=(False, False, True, True), frozen_stages=frozen_stages)
     plain = LambdaResNet(**kwargs).double().train()
     checkpointed = LambdaResNet(**kwargs, with_cp=True).double().train()
     checkpointed.load_state_dict(plain.state_dict())
     gen = torch.Generator().manual_seed(0)
-    x = torch.randn(2, 3, 32, 40, generator=gen, dtype=torch.float64)  # an image: no grad
+    x = torch.randn(2, 3, 24, 32, generator=gen, dtype=torch.float64)  # an image: no grad
     upstream = [torch.randn(o.shape, generator=gen, dtype=torch.float64) for o in plain(x)]
     grads = []
     for model in (plain, checkpointed):

@@ -134,6 +134,7 @@ def test_mmcv_nms_and_roi_align_run_under_cpu_bf16_autocast_like_fp32():
     torch.testing.assert_close(pooled.float(), pooled_fp32.bfloat16().float(), rtol=0, atol=0)
 
 
+@pytest.mark.slow  # a fresh interpreter imports mmdet
 def test_mmdet_calls_the_fp32_batched_nms_whether_imported_before_or_after_mmattn():
     import subprocess
     import sys
