@@ -100,8 +100,9 @@ def test_deep_stem_and_dilations_work_as_in_mmseg_resnetv1c_d8():
 @pytest.mark.slow  # two float64 ResNet-50 backwards
 @pytest.mark.parametrize('frozen_stages', [-1, 2])
 def test_backward_with_checkpointing_gives_the_gradients_of_the_plain_backward(frozen_stages):
-    """Recomputation in backward must reproduce the forward exactly; with frozen stages the
-    first checkpointed block gets an input that needs no gradient.
+    """Recomputation in backward must reproduce the forward exactly. With frozen stages the
+    first block after them gets an input that needs no gradient (mmseg's Bottleneck then runs
+    it without checkpointing, the blocks after it with).
 
     In float64: batch statistics of 2 small images make some BN weight gradients so
     ill-conditioned that float32 rounding alone (the order in which checkpointing accumulates
