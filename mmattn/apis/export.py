@@ -62,7 +62,12 @@ def export_onnx(model: nn.Module, scope: str, out_file: str, shape: Sequence[int
 
 def check_onnx(model: nn.Module, scope: str, onnx_file: str,
                shapes: Sequence[Sequence[int]]) -> List[float]:
-    """Max abs difference between onnxruntime and PyTorch outputs, one value per input shape."""
+    """Difference of onnxruntime to PyTorch relative to the output scale, one value per shape.
+
+    ``max |onnx - torch| / max |torch|`` for each output, the worst output counts: float32
+    rounding grows with the size of the values, so an absolute bound would fail a trained
+    model with large logits and pass a random one whose logits are all ~0.01.
+    """
     import onnxruntime as ort
     session = ort.InferenceSession(onnx_file, providers=['CPUExecutionProvider'])
     wrapper = TensorForward(model, scope).eval()
@@ -72,22 +77,30 @@ def check_onnx(model: nn.Module, scope: str, onnx_file: str,
         with torch.no_grad():
             expected = wrapper(image)
         got = session.run(None, {'image': image.numpy()})
-        diffs.append(max(float(np.abs(g - e.numpy()).max()) for g, e in zip(got, expected)))
+        diffs.append(max(_relative_difference(g, e.numpy()) for g, e in zip(got, expected)))
     return diffs
 
 
+def _relative_difference(got: np.ndarray, expected: np.ndarray) -> float:
+    difference = float(np.abs(got - expected).max())
+    scale = float(np.abs(expected).max())
+    return difference / scale if scale > 0 else difference
+
+
 def deploy_onnx(model: nn.Module, scope: str, out_file: str, shape: Sequence[int],
-                opset: int = 17, tolerance: float = 1e-4) -> Dict:
+                opset: int = 17, tolerance: float = 1e-3) -> Dict:
     """Export ``model`` in its deploy form with the most general graph that holds, and check it.
 
     Dynamic height/width first (checked at ``shape`` and at a second size); if that export or
     the second size fails (adaptive pooling, as in PSPNet / UPerNet heads, needs fixed sizes in
     ONNX), a fixed-size export at ``shape`` through torch.export (opset >= 18).
 
+    ``tolerance`` bounds the difference relative to the output scale (:func:`check_onnx`).
+
     Returns:
-        dict: ``dynamic`` (bool), ``opset`` (int), ``max_abs_diff`` (float, over the checked
-        sizes), ``ok`` (max_abs_diff <= tolerance), ``fallback_reason`` (str, empty when the
-        dynamic export held).
+        dict: ``dynamic`` (bool), ``opset`` (int), ``max_rel_diff`` (float, over the checked
+        sizes, relative to the output scale), ``ok`` (max_rel_diff <= tolerance),
+        ``fallback_reason`` (str, empty when the dynamic export held).
     """
     height, width = shape
     other = (height + 32, width - 32 if width > 64 else width + 32)
@@ -104,4 +117,4 @@ def deploy_onnx(model: nn.Module, scope: str, out_file: str, shape: Sequence[int
         diffs = check_onnx(model, scope, out_file, [(height, width)])
     worst = max(diffs)
     return dict(dynamic=not reason, opset=opset if not reason else max(opset, 18),
-                max_abs_diff=worst, ok=worst <= tolerance, fallback_reason=reason)
+                max_rel_diff=worst, ok=worst <= tolerance, fallback_reason=reason)

@@ -18,8 +18,12 @@ Importing :mod:`mmattn` installs them; nothing in site-packages is edited.
 2. mmcv 2.1's CPU kernels of ``nms`` and ``roi_align`` have no bf16 version, so detectors fail
    under CPU bf16 autocast (``--amp`` without CUDA) with "expected scalar type Float but found
    BFloat16". Under CPU autocast those two ops now get fp32 inputs (boxes and RoI features are
-   few; the convolutions around them still run in bf16). Nothing changes outside autocast or
-   on CUDA.
+   few; the convolutions around them still run in bf16). ``batched_nms`` is wrapped the same
+   way: it shifts each class's (or RPN level's) boxes by ``class * (max coordinate + 1)``
+   before ``nms``, and in bf16 those shifted coordinates round to steps of 4-32 pixels, which
+   changes which boxes survive. Callers that imported it by name before mmattn was imported
+   (``from mmcv.ops import batched_nms`` in mmdet) are pointed at the wrapper too. Nothing
+   changes outside autocast or on CUDA.
 3. mmengine, mmcv and mmseg import ``pkg_resources``, which setuptools >= 81 reports as
    deprecated on every config load (``mmdet::`` / ``mmseg::`` inheritance): a warning about
    their packaging that a user can do nothing about. That one message is silenced; every other
@@ -31,6 +35,7 @@ import os
 import os.path as osp
 import pickle
 import re
+import sys
 import warnings
 from typing import Any, List, Optional
 
@@ -137,6 +142,16 @@ def _patch_mmcv_ops() -> None:
         op = getattr(module, name)
         if not getattr(op, '_mmattn_fp32', False):
             setattr(module, name, _fp32_under_cpu_autocast(op))
+    # batched_nms is imported by name (`from mmcv.ops import batched_nms`): replace every
+    # OpenMMLab module's reference that is already bound; later imports read the patched one.
+    original = nms_module.batched_nms
+    if not getattr(original, '_mmattn_fp32', False):
+        patched = _fp32_under_cpu_autocast(original)
+        for name, module in list(sys.modules.items()):
+            if name.split('.')[0] in ('mmcv', 'mmdet', 'mmseg') and module is not None:
+                for attr, value in list(vars(module).items()):
+                    if value is original:
+                        setattr(module, attr, patched)
 
 
 _patch_mmcv_ops()

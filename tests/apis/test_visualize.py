@@ -113,6 +113,57 @@ def test_explicit_units_are_the_ones_written(seg_files, tmp_path):
     assert names == ['scene_decode_head_ea_unit0.png', 'scene_decode_head_ea_unit7.png']
 
 
+def _expected_unit_maps(cfg, checkpoint, image, units):
+    """Each unit's map over the image, computed apart from the tool: the EA input captured
+    during mmseg's own inference, the map of that unit, its valid (unpadded) part resized with
+    OpenCV, scaled to [0, 1]."""
+    from mmseg.apis import inference_model, init_model
+    cfg = cfg.copy()
+    cfg.model.test_cfg = dict(mode='whole')
+    model = init_model(cfg, checkpoint, device='cpu')
+    captured = []
+    model.decode_head.ea.register_forward_pre_hook(lambda m, args: captured.append(args[0]))
+    with torch.no_grad():
+        sample = inference_model(model, image)
+        (feature, ) = captured
+        attention = model.decode_head.ea.attention_map(feature)[0]  # S, h*w
+    height, width = feature.shape[-2:]
+    meta = sample.metainfo
+    pad_h, pad_w = meta.get('batch_input_shape', meta['img_shape'])[:2]
+    valid_h = round(height * meta['img_shape'][0] / pad_h)
+    valid_w = round(width * meta['img_shape'][1] / pad_w)
+    maps = {}
+    for unit in units:
+        unit_map = attention[unit].reshape(height, width)[:valid_h, :valid_w].numpy()
+        unit_map = cv2.resize(unit_map, (80, 60), interpolation=cv2.INTER_LINEAR)
+        maps[unit] = (unit_map - unit_map.min()) / (unit_map.max() - unit_map.min())
+    return maps
+
+
+def _map_from_jet_png(path) -> np.ndarray:
+    """Invert the JET colour map of a PNG written with alpha=1 (the colours alone): (H, W)."""
+    lut = cv2.applyColorMap(np.arange(256, dtype=np.uint8)[:, None], cv2.COLORMAP_JET)[:, 0]
+    pixels = cv2.imread(str(path)).reshape(-1, 1, 3).astype(int)
+    nearest = np.abs(pixels - lut[None].astype(int)).sum(-1).argmin(axis=1)
+    return nearest.reshape(60, 80) / 255.0
+
+
+def test_each_written_overlay_shows_the_map_of_the_unit_asked_for(seg_files, tmp_path):
+    _, checkpoint, image, cfg = seg_files
+    units = [1, 6]
+    written = visualize_attention.visualize_attention(cfg, checkpoint, image, str(tmp_path),
+                                                      units=units, alpha=1.0)
+    expected = _expected_unit_maps(cfg, checkpoint, image, units)
+    assert np.abs(expected[1] - expected[6]).mean() > 0.1  # the two units do differ
+    for unit, path in zip(units, written['decode_head.ea'][:2]):
+        assert path.endswith(f'unit{unit}.png')
+        shown = _map_from_jet_png(path)
+        other = expected[6 if unit == 1 else 1]
+        # 8-bit colour steps and a different bilinear implementation: a few 1/255 steps
+        assert np.abs(shown - expected[unit]).max() < 0.03, unit
+        assert np.abs(shown - other).mean() > 0.1, unit
+
+
 def test_units_outside_the_memory_raise_a_clear_error(seg_files, tmp_path):
     _, checkpoint, image, cfg = seg_files
     with pytest.raises(ValueError, match=r'units \[8\] out of range, the module has 8'):

@@ -32,8 +32,12 @@ def _make(channels=8, num_memory=6, num_heads=None, norm_layer=nn.BatchNorm2d, s
     return module.eval()
 
 
-def _reference(module: MultiHeadExternalAttention, x: torch.Tensor):
-    """Plain loops in float64 over batch, heads, memory units and pixels (eval-mode BN)."""
+def _reference(module: MultiHeadExternalAttention, x: torch.Tensor, attn_mask=None):
+    """Plain loops in float64 over batch, heads, memory units and pixels (eval-mode BN).
+
+    ``attn_mask`` (B, heads, S, N), optional: multiplies the normalised map before the value
+    memory reads it (what dropout on the attention map does in training).
+    """
     x = x.double()
     batch, channels, height, width = x.shape
     heads, mem, head_ch = module.num_heads, module.num_memory, module.head_channels
@@ -60,6 +64,8 @@ def _reference(module: MultiHeadExternalAttention, x: torch.Tensor):
             over_pixels = exp / exp.sum(dim=1, keepdim=True)
             attn = over_pixels / (over_pixels.sum(dim=0, keepdim=True) + 1e-9)
             maps[b, h] = attn
+            if attn_mask is not None:
+                attn = attn * attn_mask[b, h].double()
             heads_out.append(w_v @ attn)  # d, N
         y = w_out @ torch.cat(heads_out, dim=0)  # C, N
         y = (y - bn.running_mean.double()[:, None]) / torch.sqrt(
@@ -98,12 +104,20 @@ def test_multi_head_forward_matches_loop_reference():
 
 
 def test_multi_head_with_one_head_equals_external_attention():
+    """Both against the loop reference of the one-head formula (built from ``single``'s weights),
+    not one against the other: a bug shared by both classes must fail too."""
     single = _make(channels=8, num_memory=4)
     multi = _make(channels=8, num_memory=4, num_heads=1, seed=9)
     multi.load_state_dict(single.state_dict())
-    x = torch.randn(2, 8, 5, 5)
+    x = torch.randn(2, 8, 5, 5, generator=torch.Generator().manual_seed(6))
+    expected, expected_maps = _reference(single, x)
     with torch.no_grad():
-        torch.testing.assert_close(multi(x), single(x))
+        torch.testing.assert_close(single(x).double(), expected, rtol=1e-4, atol=1e-5)
+        torch.testing.assert_close(multi(x).double(), expected, rtol=1e-4, atol=1e-5)
+        torch.testing.assert_close(single.attention_map(x).double(), expected_maps[:, 0],
+                                   rtol=1e-4, atol=1e-6)
+        torch.testing.assert_close(multi.attention_map(x).double(), expected_maps,
+                                   rtol=1e-4, atol=1e-6)
 
 
 def test_attention_map_sums_to_one_over_memory_units_at_every_pixel():
@@ -126,13 +140,20 @@ def test_outputs_are_batch_independent_in_eval_mode():
 
 
 @pytest.mark.parametrize('height,width', [(1, 1), (1, 9), (7, 3), (13, 11)])
-def test_any_height_and_width_keeps_the_shape(height, width):
-    module = _make()
-    x = torch.randn(2, 8, height, width)
+@pytest.mark.parametrize('num_heads', [None, 2])
+def test_any_height_and_width_matches_the_loop_reference(height, width, num_heads):
+    module = _make(num_heads=num_heads)
+    x = torch.randn(2, 8, height, width, generator=torch.Generator().manual_seed(height * width))
+    expected, expected_maps = _reference(module, x)
     with torch.no_grad():
         out = module(x)
+        maps = module.attention_map(x)
     assert out.shape == x.shape
-    assert torch.isfinite(out).all()
+    torch.testing.assert_close(out.double(), expected, rtol=1e-4, atol=1e-5)
+    if num_heads is None:
+        expected_maps = expected_maps[:, 0]
+    # at 1x1 the pixel softmax is 1 for every unit, so each unit gets 1 / S
+    torch.testing.assert_close(maps.double(), expected_maps, rtol=1e-4, atol=1e-6)
 
 
 def test_gradients_reach_every_parameter_and_the_input():
@@ -149,6 +170,54 @@ def test_gradient_matches_finite_differences_in_double():
     module = _make(channels=4, num_memory=3).double()
     x = torch.randn(1, 4, 2, 3, dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradcheck(module, (x,), eps=1e-6, atol=1e-5)
+
+
+def _relative_error(got: torch.Tensor, want: torch.Tensor) -> float:
+    """||got - want|| / ||want||: one number per tensor, robust to single rounding outliers."""
+    return ((got.double() - want.double()).norm() / want.double().norm()).item()
+
+
+# Relative errors measured at these settings (seeds below): fp16 <= 0.15% for outputs and
+# gradients, bf16 <= 1.1% (8-bit mantissa). The bounds leave ~3x room and stay far below the
+# size of any real defect (a missing normalisation or term changes outputs by tens of percent).
+_AUTOCAST_TOLERANCE = {torch.float16: 5e-3, torch.bfloat16: 3e-2}
+
+
+@pytest.mark.parametrize('dtype', [torch.float16, torch.bfloat16])
+@pytest.mark.parametrize('num_heads', [None, 2])
+def test_autocast_outputs_gradients_and_map_are_close_to_float32(dtype, num_heads):
+    # with_act=False: a ReLU flips on rounding noise where its input is ~0, a jump of the whole
+    # gradient at that element that says nothing about the precision of the module.
+    module = _make(num_heads=num_heads, with_act=False).train()
+    module.out_norm.eval()  # running statistics: the same affine map in both precisions
+    x = torch.randn(2, 8, 16, 16, generator=torch.Generator().manual_seed(0)).requires_grad_()
+    upstream = torch.randn(2, 8, 16, 16, generator=torch.Generator().manual_seed(1))
+    params = dict(module.named_parameters())
+    # in_proj.bias adds a per-unit constant to the logits, which the softmax over pixels
+    # removes: its exact gradient is 0 and any two computations of it are rounding noise.
+    del params['in_proj.bias']
+    inputs = [x, *params.values()]
+    names = ['x', *params]
+
+    want = module(x)
+    want_grads = torch.autograd.grad((want * upstream).sum(), inputs)
+    with torch.no_grad():
+        want_map = module.attention_map(x)
+    with torch.autocast('cpu', dtype=dtype):
+        got = module(x)
+        with torch.no_grad():
+            got_map = module.attention_map(x)
+    got_grads = torch.autograd.grad((got.float() * upstream).sum(), inputs)
+
+    tolerance = _AUTOCAST_TOLERANCE[dtype]
+    assert _relative_error(got, want) < tolerance
+    for name, got_grad, want_grad in zip(names, got_grads, want_grads):
+        assert _relative_error(got_grad, want_grad) < tolerance, name
+    assert got_map.dtype == torch.float32
+    # the map's scale is 1 (it sums to 1 over the units at every pixel)
+    assert (got_map - want_map).abs().max() < tolerance
+    torch.testing.assert_close(got_map.sum(dim=-2), torch.ones_like(got_map.sum(dim=-2)),
+                               rtol=0, atol=1e-5)
 
 
 def test_fp16_autocast_gives_finite_outputs_where_naive_fp16_normalisation_gives_nan():
@@ -177,6 +246,33 @@ def test_bf16_autocast_training_step_has_finite_loss_and_gradients():
     loss.backward()
     assert torch.isfinite(loss)
     assert all(torch.isfinite(p.grad).all() for p in module.parameters())
+
+
+@pytest.mark.parametrize('num_heads', [None, 2])
+def test_attention_dropout_acts_after_the_double_normalisation_in_training(num_heads):
+    module = _make(num_heads=num_heads, attn_drop=0.5).train()
+    module.out_norm.eval()  # the reference applies the running statistics
+    x = torch.randn(2, 8, 4, 5, generator=torch.Generator().manual_seed(2))
+    torch.manual_seed(7)
+    with torch.no_grad():
+        out = module(x)
+    # the same random draws as the module's dropout: one mask of the map's shape, scaled 1/(1-p)
+    torch.manual_seed(7)
+    heads = module.num_heads
+    mask = torch.nn.functional.dropout(torch.ones(2, heads, module.num_memory, 20), p=0.5)
+    assert (mask == 0).any() and (mask == 2).any()
+    expected, _ = _reference(module, x, attn_mask=mask)
+    torch.testing.assert_close(out.double(), expected, rtol=1e-4, atol=1e-5)
+    without_dropout, _ = _reference(module, x)
+    assert (out.double() - without_dropout).abs().max() > 1e-2  # the mask really acted
+
+
+def test_attention_dropout_is_the_identity_in_eval():
+    module = _make(num_heads=2, attn_drop=0.5)
+    x = torch.randn(2, 8, 4, 5, generator=torch.Generator().manual_seed(3))
+    expected, _ = _reference(module, x)
+    with torch.no_grad():
+        torch.testing.assert_close(module(x).double(), expected, rtol=1e-4, atol=1e-5)
 
 
 def test_value_memory_starts_as_key_memory_transposed_but_is_a_separate_parameter():

@@ -202,6 +202,39 @@ def test_gradients_equal_autograd_through_the_paper_einsum(monkeypatch):
         torch.testing.assert_close(got, want, msg=lambda m, name=name: f'{name}: {m}')
 
 
+# Which inputs of the position term then need a gradient: (queries, values, embeddings).
+_FROZEN = {
+    'embeddings': (['position_embeddings'], True),  # fine-tuning with a fixed table: (q, v)
+    'values': (['to_values', 'norm_values'], False),  # (q, e)
+    'queries': (['to_queries', 'norm_queries'], False),  # (v, e)
+    'all_but_embeddings': (['to_queries', 'norm_queries', 'to_keys', 'to_values',
+                            'norm_values', 'position_bias'], False),  # (e) alone
+    'all_parameters': ([''], True),  # (q, v): input gradient only
+}
+
+
+@pytest.mark.parametrize('frozen', sorted(_FROZEN))
+def test_backward_with_some_inputs_frozen_equals_autograd_through_the_paper_einsum(
+        frozen, monkeypatch):
+    monkeypatch.setattr(lambda_module, '_LAMBDA_CHUNK_ELEMENTS', 2 * 3 * 3 * 7 * 6)  # 3 chunks
+    prefixes, input_grad = _FROZEN[frozen]
+    layer = _make(out_channels=16, dim_u=2, r=5, bias=True).train()
+    for name, param in layer.named_parameters():
+        param.requires_grad_(not name.startswith(tuple(prefixes)))
+    trainable = [(name, p) for name, p in layer.named_parameters() if p.requires_grad]
+    x = _input((2, 6, 7, 6)).requires_grad_(input_grad)
+    wrt = ([('x', x)] if input_grad else []) + trainable
+    upstream = _input((2, 16, 7, 6), seed=5)
+    ours = torch.autograd.grad((layer(x) * upstream).sum(), [t for _, t in wrt])
+    ref = torch.autograd.grad((_reference(layer, x) * upstream).sum(), [t for _, t in wrt])
+    for (name, _), got, want in zip(wrt, ours, ref):
+        torch.testing.assert_close(got, want, msg=lambda m, name=name: f'{name}: {m}')
+    layer.zero_grad(set_to_none=True)
+    (layer(x) * upstream).sum().backward()
+    for name, param in layer.named_parameters():
+        assert (param.grad is None) == (not param.requires_grad), name
+
+
 def test_position_output_ignores_pixels_outside_the_r_by_r_scope():
     layer = _make(r=3).eval()
     x = _input((1, 6, 8, 8))

@@ -1,5 +1,6 @@
 """LeViT blocks against independent references (loops, einsum) and their properties."""
 import itertools
+import math
 
 import pytest
 import torch
@@ -52,11 +53,58 @@ def _loop_bias(table, query_hw, key_hw, stride):
     return torch.stack(rows, dim=1)  # heads, N_q, N_k
 
 
-def _table_at(module, key_hw):
-    table = module.attention_biases.reshape(1, module.num_heads, *module.pretrain_hw)
-    if tuple(key_hw) != module.pretrain_hw:
-        table = F.interpolate(table, size=key_hw, mode='bicubic', align_corners=False)
-    return table.reshape(module.num_heads, -1)
+def _cubic(distance: float, a: float = -0.75) -> float:
+    """Keys' cubic convolution kernel (a = -0.75, the constant of OpenCV and PyTorch)."""
+    d = abs(distance)
+    if d <= 1:
+        return ((a + 2) * d - (a + 3)) * d * d + 1
+    if d < 2:
+        return ((a * d - 5 * a) * d + 8 * a) * d - 4 * a
+    return 0.0
+
+
+def _resize_weights(src: int, dst: int, mode: str) -> torch.Tensor:
+    """(dst, src) matrix of one axis of a resize with half-pixel centres (align_corners=False).
+
+    Written from the textbook definitions, one output position at a time: the source
+    coordinate of output i is (i + 0.5) * src / dst - 0.5; taps outside the table repeat its
+    edge; linear taps start at coordinate 0 at most (as OpenCV / PyTorch do); nearest takes
+    floor(i * src / dst).
+    """
+    weights = torch.zeros(dst, src, dtype=torch.float64)
+    scale = src / dst
+    for i in range(dst):
+        if mode == 'nearest':
+            weights[i, min(int(i * scale), src - 1)] = 1.0
+            continue
+        coord = (i + 0.5) * scale - 0.5
+        if mode == 'bilinear':
+            coord = max(coord, 0.0)
+            left = int(coord)  # floor, coord >= 0
+            frac = coord - left
+            weights[i, min(left, src - 1)] += 1 - frac
+            weights[i, min(left + 1, src - 1)] += frac
+        else:  # bicubic: four taps around floor(coord)
+            left = math.floor(coord)
+            for tap in range(left - 1, left + 3):
+                weights[i, min(max(tap, 0), src - 1)] += _cubic(coord - tap)
+    return weights
+
+
+def _resized(table: torch.Tensor, src_hw, dst_hw, mode: str = 'bicubic') -> torch.Tensor:
+    """(heads, H_s*W_s) -> (heads, H_d*W_d) by the separable weights above (float64)."""
+    heads = table.shape[0]
+    grid = table.double().reshape(heads, *src_hw)
+    rows = _resize_weights(src_hw[0], dst_hw[0], mode)  # H_d, H_s
+    cols = _resize_weights(src_hw[1], dst_hw[1], mode)  # W_d, W_s
+    return torch.einsum('ys,hst,xt->hyx', rows, grid, cols).reshape(heads, -1).to(table.dtype)
+
+
+def _table_at(module, key_hw, mode='bicubic'):
+    """The module's bias table at the key grid, resized independently of its code path."""
+    if tuple(key_hw) == module.pretrain_hw:
+        return module.attention_biases
+    return _resized(module.attention_biases, module.pretrain_hw, key_hw, mode)
 
 
 def test_offset_index_matches_a_loop_over_positions_for_non_square_grids():
@@ -96,6 +144,45 @@ def test_bias_table_resize_keeps_a_constant_table_constant():
     resized = resize_bias_table(table, (7, 7), (5, 11))
     assert resized.shape == (2, 55)
     torch.testing.assert_close(resized, torch.full_like(resized, 0.25))
+
+
+@pytest.mark.parametrize('mode', ['bicubic', 'bilinear', 'nearest'])
+@pytest.mark.parametrize('src_hw, dst_hw', [((14, 14), (9, 23)), ((4, 4), (7, 5)),
+                                            ((7, 7), (3, 2)), ((4, 4), (1, 1))])
+def test_bias_table_resize_equals_explicit_interpolation_weights(mode, src_hw, dst_hw):
+    table = torch.randn(3, src_hw[0] * src_hw[1], generator=torch.Generator().manual_seed(1))
+    resized = resize_bias_table(table, src_hw, dst_hw, mode)
+    torch.testing.assert_close(resized, _resized(table, src_hw, dst_hw, mode), rtol=1e-5,
+                               atol=1e-5)
+
+
+def test_bias_table_resize_default_is_bicubic():
+    table = torch.randn(2, 14 * 14, generator=torch.Generator().manual_seed(2))
+    expected = _resized(table, (14, 14), (6, 17), 'bicubic')
+    torch.testing.assert_close(resize_bias_table(table, (14, 14), (6, 17)), expected, rtol=1e-5,
+                               atol=1e-5)
+    assert (expected - _resized(table, (14, 14), (6, 17), 'bilinear')).abs().max() > 1e-2
+
+
+@pytest.mark.parametrize('mode', ['bilinear', 'nearest'])
+def test_attention_with_another_bias_interpolation_uses_that_resize(mode):
+    torch.manual_seed(0)
+    attn = _randomise(LeViTAttention(16, key_dim=4, num_heads=2, pretrain_hw=4,
+                                     bias_interpolation=mode)).eval()
+    hw = (3, 6)
+    expected = _loop_bias(_table_at(attn, hw, mode), hw, hw, 1)
+    with torch.no_grad():
+        torch.testing.assert_close(attn.attention_bias(hw, hw), expected, rtol=1e-5, atol=1e-5)
+    assert (expected - _loop_bias(_table_at(attn, hw), hw, hw, 1)).abs().max() > 1e-2
+
+
+def test_shrink_attention_with_another_bias_interpolation_uses_that_resize():
+    attn = _randomise(LeViTShrinkAttention(8, 12, key_dim=4, num_heads=2, pretrain_hw=4,
+                                           bias_interpolation='nearest')).eval()
+    hw = (7, 5)
+    expected = _loop_bias(_table_at(attn, hw, 'nearest'), (4, 3), hw, 2)
+    with torch.no_grad():
+        torch.testing.assert_close(attn.attention_bias((4, 3), hw), expected)
 
 
 def test_bias_table_resize_rejects_unknown_modes():
@@ -279,16 +366,49 @@ def test_eval_with_grad_enabled_gives_bias_gradients_twice():
         assert attn.attention_biases.grad.abs().sum() > 0
 
 
-def test_bf16_autocast_on_cpu_stays_close_to_float32():
+def _relative_error(got: torch.Tensor, want: torch.Tensor) -> float:
+    """||got - want|| / ||want||: relative to the tensor's own scale."""
+    return ((got.double() - want.double()).norm() / want.double().norm()).item()
+
+
+# (output, gradients) bounds. Measured over four randomisations: outputs fp16 <= 0.13%, bf16
+# <= 0.8%; gradients fp16 <= 0.6%, bf16 <= 9.5% (bf16's 8-bit mantissa rounds the attention
+# logits, and the softmax amplifies that in its backward). The bounds leave ~2-3x room and stay
+# below the effect of a real defect (a lost bias or term changes outputs by tens of percent).
+_AUTOCAST_TOLERANCE = {torch.float16: (5e-3, 1.5e-2), torch.bfloat16: (2.5e-2, 0.15)}
+
+
+@pytest.mark.parametrize('dtype', [torch.float16, torch.bfloat16])
+def test_autocast_block_output_and_gradients_are_close_to_float32(dtype, attention_kernel):
     torch.manual_seed(0)
     block = _randomise(LeViTBlock(32, 8, 4, pretrain_hw=4)).eval()
-    x = torch.randn(2, 20, 32)
-    with torch.no_grad():
-        expected, _ = block(x, (4, 5))
-        with torch.autocast('cpu', dtype=torch.bfloat16):
-            low, _ = block(x, (4, 5))
-    assert torch.isfinite(low).all()
-    torch.testing.assert_close(low.float(), expected, rtol=0.05, atol=0.1)
+    x = torch.randn(2, 20, 32, generator=torch.Generator().manual_seed(1)).requires_grad_()
+    upstream = torch.randn(2, 20, 32, generator=torch.Generator().manual_seed(2))
+    names = ['x'] + [name for name, _ in block.named_parameters()]
+    inputs = [x, *block.parameters()]
+    want, _ = block(x, (4, 5))
+    want_grads = torch.autograd.grad((want * upstream).sum(), inputs)
+    with torch.autocast('cpu', dtype=dtype):
+        got, _ = block(x, (4, 5))
+    got_grads = torch.autograd.grad((got.float() * upstream).sum(), inputs)
+    output_tolerance, gradient_tolerance = _AUTOCAST_TOLERANCE[dtype]
+    assert _relative_error(got, want) < output_tolerance
+    for name, got_grad, want_grad in zip(names, got_grads, want_grads):
+        assert _relative_error(got_grad, want_grad) < gradient_tolerance, name
+
+
+@pytest.mark.parametrize('dtype', [torch.float16, torch.bfloat16])
+def test_autocast_attention_weights_sum_to_one(dtype, attention_kernel):
+    # with values of 1 the attention output is the sum of the weights of each query
+    gen = torch.Generator().manual_seed(3)
+    q, k = torch.randn(2, 3, 20, 8, generator=gen), torch.randn(2, 3, 30, 8, generator=gen)
+    bias = torch.randn(3, 20, 30, generator=gen) * 2
+    with torch.autocast('cpu', dtype=dtype):
+        q, k, v = q.to(dtype), k.to(dtype), torch.ones(2, 3, 30, 4, dtype=dtype)
+        sums = levit_blocks._biased_attention(q, k, v, bias, 8**-0.5)
+    # the sum is rounded once to the compute dtype: 1 +- half a unit in the last place
+    torch.testing.assert_close(sums.float(), torch.ones(2, 3, 20, 4), rtol=0,
+                               atol=torch.finfo(dtype).eps)
 
 
 def test_drop_path_is_the_identity_in_eval_and_drops_whole_samples_in_training():
@@ -300,6 +420,42 @@ def test_drop_path_is_the_identity_in_eval_and_drops_whole_samples_in_training()
     per_sample = out.flatten(1)
     assert set(per_sample.unique().tolist()) <= {0.0, 2.0}
     assert (per_sample == per_sample[:, :1]).all()
+
+
+def _zero_branch(pair: LinearBN) -> None:
+    """Make a branch output exactly 0 (its last norm's affine weight and bias 0)."""
+    with torch.no_grad():
+        pair.bn.weight.zero_()
+        pair.bn.bias.zero_()
+
+
+def test_block_drops_its_residual_branches_per_sample_never_the_identity_path():
+    torch.manual_seed(0)
+    block = _randomise(LeViTBlock(16, 4, 2, pretrain_hw=3, drop_path=0.5)).train()
+    _zero_branch(block.mlp.fc2)  # out = x + drop_path(attn(x)) exactly
+    x = torch.randn(32, 9, 16)
+    with torch.no_grad():
+        branch = block.attn(x, (3, 3))  # batch statistics of this very batch, as in the block
+        torch.manual_seed(1)
+        out, _ = block(x, (3, 3))
+    kept = [torch.allclose(o - i, b / 0.5, rtol=1e-4, atol=1e-5) for o, i, b in
+            zip(out, x, branch)]
+    dropped = [torch.equal(o, i) for o, i in zip(out, x)]
+    assert all(k or d for k, d in zip(kept, dropped))
+    assert any(kept) and any(dropped)
+
+
+def test_shrink_block_never_drops_its_attention_which_has_no_residual():
+    torch.manual_seed(0)
+    block = _randomise(LeViTShrinkBlock(16, 24, key_dim=4, pretrain_hw=4, drop_path=0.9)).train()
+    _zero_branch(block.mlp.fc2)  # the MLP branch adds exactly 0, dropped or not
+    x = torch.randn(8, 20, 16)
+    with torch.no_grad():
+        attended, attended_hw = block.attn(x, (4, 5))
+        torch.manual_seed(1)
+        out, hw = block(x, (4, 5))
+    assert hw == attended_hw == (2, 3)
+    torch.testing.assert_close(out, attended)  # every sample kept whole
 
 
 def test_gradients_match_the_einsum_reference_for_input_and_resized_table(attention_kernel):

@@ -383,3 +383,51 @@ def test_invalid_arguments_name_the_bad_value(kwargs, message):
 def test_wrong_input_channels_name_the_expected_shape():
     with pytest.raises(ValueError, match=r'expected input of shape \(B, 4, H, W\)'):
         XVolution(4, 6)(torch.zeros(1, 5, 4, 4))
+
+
+class _TaggedBatchNorm(nn.BatchNorm2d):
+    """A BatchNorm type of the test's own: proves the factory, not a default, built a norm."""
+
+
+@pytest.mark.parametrize('attention', ['pssa', 'sa'])
+def test_norm_layer_options_reach_both_branch_norms(attention):
+    import functools
+    factory = functools.partial(_TaggedBatchNorm, eps=0.1, momentum=0.3)
+    module = XVolution(4, 6, attention=attention, norm_layer=factory)
+    for norm in (module.conv_norm, module.attention_norm):
+        assert type(norm) is _TaggedBatchNorm
+        assert (norm.eps, norm.momentum, norm.num_features) == (0.1, 0.3, 6)
+
+
+@pytest.mark.parametrize('attention', ['pssa', 'sa'])
+def test_branch_norms_update_their_statistics_with_the_given_momentum(attention):
+    import functools
+    module = XVolution(4, 6, attention=attention,
+                       norm_layer=functools.partial(nn.BatchNorm2d, momentum=0.3)).train()
+    x = _input()
+    with torch.no_grad():
+        conv_out = module.conv(x)
+        attention_out = module.project(module._attend(x))
+        module(x)
+    # from running_mean = 0: one update is momentum * batch mean
+    torch.testing.assert_close(module.conv_norm.running_mean, 0.3 * conv_out.mean(dim=(0, 2, 3)))
+    torch.testing.assert_close(module.attention_norm.running_mean,
+                               0.3 * attention_out.mean(dim=(0, 2, 3)))
+
+
+@pytest.mark.parametrize('attention', ['pssa', 'sa'])
+def test_deploy_form_folds_each_branch_norm_with_its_own_eps(attention):
+    import functools
+    torch.manual_seed(0)
+    # eps of the order of the variances: folding with any other eps shows in the output
+    module = XVolution(4, 6, attention=attention,
+                       norm_layer=functools.partial(nn.BatchNorm2d, eps=0.5))
+    _randomise_norms(module)
+    module.eval()
+    x = _input()
+    with torch.no_grad():
+        conv_expected = _bn(module.conv(x), module.conv_norm)
+        expected = conv_expected + _bn(module.project(module._attend(x)), module.attention_norm)
+        torch.testing.assert_close(module(x), expected, rtol=1e-5, atol=1e-5)
+        module.switch_to_deploy()
+        torch.testing.assert_close(module(x), expected, rtol=1e-4, atol=1e-4)

@@ -104,6 +104,26 @@ def test_head_feature_is_the_ea_output_passed_through_the_second_conv():
         torch.testing.assert_close(features, head.out_conv(captured['ea']))
 
 
+def test_head_in_eval_is_the_classifier_of_out_conv_of_ea_of_in_conv():
+    """Each stage composed by hand: a head that skips, repeats or reorders one fails."""
+    torch.manual_seed(0)
+    head = _head(dropout_ratio=0.5)
+    with torch.no_grad():  # BN statistics away from (0, 1), so that every BN really acts
+        for module in head.modules():
+            if isinstance(module, nn.BatchNorm2d):
+                module.running_mean.normal_()
+                module.running_var.uniform_(0.5, 2.0)
+                module.weight.uniform_(0.5, 1.5)
+                module.bias.normal_()
+    head.eval()  # dropout is the identity in eval
+    feats = [torch.randn(2, 16, 6, 7)]
+    with torch.no_grad():
+        expected = head.conv_seg(head.out_conv(head.ea(head.in_conv(feats[0]))))
+        torch.testing.assert_close(head(feats), expected)
+        without_ea = head.conv_seg(head.out_conv(head.in_conv(feats[0])))
+    assert (expected - without_ea).abs().max() > 1e-3  # the EA block changes the logits
+
+
 def test_ea_norm_follows_the_head_norm_cfg():
     assert isinstance(_head(norm_cfg=dict(type='BN')).ea.out_norm, nn.BatchNorm2d)
     assert isinstance(_head(norm_cfg=dict(type='SyncBN')).ea.out_norm, nn.SyncBatchNorm)

@@ -169,3 +169,27 @@ def test_attention_parameters_train_through_the_backbone():
     for name in ('offset_weight', 'project.weight', 'attention_norm.weight'):
         grad = block.get_parameter(name).grad
         assert grad is not None and torch.isfinite(grad).all() and grad.abs().sum() > 0, name
+
+
+@pytest.mark.parametrize('conv_norm', [True, False])
+def test_norm_cfg_options_reach_the_branch_norms_of_the_registered_adapter(conv_norm):
+    module = RegisteredXVolution(8, 8, 3, 1, 1, conv_norm=conv_norm,
+                                 norm_cfg=dict(type='BN', eps=0.1, momentum=0.3))
+    norms = [module.attention_norm] + ([module.conv_norm] if conv_norm else [])
+    assert conv_norm or module.conv_norm is None
+    for norm in norms:
+        assert type(norm) is nn.BatchNorm2d
+        assert (norm.eps, norm.momentum) == (0.1, 0.3)
+
+
+def test_sync_bn_norm_cfg_makes_both_branch_norms_sync_bn():
+    module = RegisteredXVolution(8, 8, 3, 1, 1, norm_cfg=dict(type='SyncBN', eps=0.01))
+    for norm in (module.conv_norm, module.attention_norm):
+        assert isinstance(norm, nn.SyncBatchNorm) and norm.eps == 0.01
+
+
+def test_norm_cfg_in_the_dcn_config_reaches_every_stage_3_xvolution():
+    model = _detection_resnet(dcn=_xvolution_cfg(norm_cfg=dict(type='BN', eps=0.1, momentum=0.3)))
+    norms = [block.conv2.attention_norm for block in model.layer3]
+    assert len(norms) == 6
+    assert {(norm.eps, norm.momentum) for norm in norms} == {(0.1, 0.3)}

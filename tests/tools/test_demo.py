@@ -1,24 +1,25 @@
 """The README demo trains, evaluates and writes prediction pictures (shortened here)."""
-import os
-import subprocess
-import sys
-
 import pytest
 from PIL import Image
 
-from conftest import REPO
+# Held-out mIoU measured after 200 iterations (seed 0, 2 CPU cores): 44.3, against 13.7 for the
+# best constant prediction; after 20 iterations the model still predicts the majority class
+# everywhere (13.7). 20 points above chance leaves room for platform differences and fails any
+# run that stopped learning.
+ITERS = 200
+MARGIN = 20.0
 
 
 @pytest.mark.slow
-def test_demo_trains_reports_miou_and_writes_prediction_pngs(tmp_path):
+def test_demo_learns_far_beyond_the_best_constant_prediction_and_writes_pngs(tmp_path, capsys):
+    from mmattn.apis import run_demo
+
     work_dir = tmp_path / 'demo'
-    proc = subprocess.run(
-        [sys.executable, 'tools/demo.py', '--iters', '20', '--work-dir', str(work_dir)],
-        cwd=REPO, capture_output=True, text=True, timeout=900,
-        env=dict(os.environ, PYTHONPATH=REPO))
-    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
-    assert 'held-out mIoU' in proc.stdout
+    result = run_demo(str(work_dir), iters=ITERS)
+    assert 10.0 < result['chance_miou'] < 20.0  # background dominates the synthetic set
+    assert result['miou'] >= result['chance_miou'] + MARGIN, result
+    assert f"held-out mIoU: {result['miou']:.2f}" in capsys.readouterr().out
     pngs = sorted((work_dir / 'predictions').glob('*.png'))
-    assert len(pngs) == 24
+    assert len(pngs) == result['predictions'] == 24
     with Image.open(pngs[0]) as panel:
         assert panel.size == (3 * 96 * 3, 64 * 3)  # image | truth | prediction, 3x enlarged

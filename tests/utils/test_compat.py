@@ -111,22 +111,47 @@ def test_safe_loader_refuses_code_execution_payloads(tmp_path, monkeypatch):
 def test_mmcv_nms_and_roi_align_run_under_cpu_bf16_autocast_like_fp32():
     from mmcv.ops import RoIAlign, batched_nms
     gen = torch.Generator().manual_seed(0)
-    xy = torch.rand(20, 2, generator=gen) * 50
-    boxes = torch.cat([xy, xy + 5 + torch.rand(20, 2, generator=gen) * 20], 1)
-    scores = torch.rand(20, generator=gen)
-    labels = torch.zeros(20, dtype=torch.long)
-    feats = torch.randn(1, 4, 16, 16, generator=gen)
+    # 400 boxes in 3 classes: kept indices above 256 are not representable in bf16
+    xy = torch.rand(400, 2, generator=gen) * 200
+    boxes = torch.cat([xy, xy + 5 + torch.rand(400, 2, generator=gen) * 40], 1).bfloat16()
+    scores = torch.rand(400, generator=gen).bfloat16()
+    labels = torch.randint(0, 3, (400, ), generator=gen)
+    feats = torch.randn(1, 4, 16, 16, generator=gen).bfloat16()
     rois = torch.tensor([[0, 1.0, 1.0, 9.0, 12.0], [0, 4.0, 2.0, 15.0, 8.0]])
     align = RoIAlign((3, 3), spatial_scale=1.0, sampling_ratio=2)
-    _, keep_fp32 = batched_nms(boxes, scores, labels, dict(type='nms', iou_threshold=0.5))
-    pooled_fp32 = align(feats, rois)
+    nms_cfg = dict(type='nms', iou_threshold=0.5)
+    # the same (bf16-representable) inputs in fp32 outside autocast: the exact answer
+    dets_fp32, keep_fp32 = batched_nms(boxes.float(), scores.float(), labels, nms_cfg)
+    pooled_fp32 = align(feats.float(), rois)
     with torch.autocast('cpu', dtype=torch.bfloat16):
-        dets, keep = batched_nms(boxes.bfloat16(), scores.bfloat16(), labels,
-                                 dict(type='nms', iou_threshold=0.5))
-        pooled = align(feats.bfloat16(), rois)
+        dets, keep = batched_nms(boxes, scores, labels, nms_cfg)
+        pooled = align(feats, rois)
     assert dets.dtype == torch.bfloat16 and pooled.dtype == torch.bfloat16
-    assert len(keep) == len(keep_fp32)
-    torch.testing.assert_close(pooled.float(), pooled_fp32, atol=0.05, rtol=0.02)
+    assert keep.dtype == torch.long and keep.max() > 256 and len(keep) < 400
+    assert torch.equal(keep, keep_fp32)  # the same boxes, in the same order
+    torch.testing.assert_close(dets.float(), dets_fp32.bfloat16().float(), rtol=0, atol=0)
+    # fp32 kernel on the same inputs, the result rounded once to bf16
+    torch.testing.assert_close(pooled.float(), pooled_fp32.bfloat16().float(), rtol=0, atol=0)
+
+
+@pytest.mark.slow  # a fresh interpreter imports mmdet
+def test_mmdet_calls_the_fp32_batched_nms_whether_imported_before_or_after_mmattn():
+    import subprocess
+    import sys
+
+    from conftest import REPO
+    # a fresh interpreter: mmdet modules that bound batched_nms before mmattn was imported,
+    # and one imported after
+    script = (
+        'from mmdet.models.layers import bbox_nms\n'
+        'from mmdet.models.dense_heads import rpn_head\n'
+        'import mmattn, mmcv.ops\n'
+        'from mmdet.models.dense_heads import centernet_head\n'
+        'for m in (mmcv.ops, bbox_nms, rpn_head, centernet_head):\n'
+        '    assert getattr(m.batched_nms, "_mmattn_fp32", False), m.__name__\n')
+    proc = subprocess.run([sys.executable, '-W', 'ignore', '-c', script], cwd=REPO,
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
 
 
 def test_loading_a_checkpoint_with_missing_and_unexpected_keys_names_each_key(tmp_path, caplog):
