@@ -9,7 +9,10 @@ headline ratios beside those of archived runs on other machines (``bench/across_
 then draws time / memory against resolution (``bench/plots.py``, into bench/plots/).
 ``--archive`` first copies the current RESULTS.md to ``bench/archive/`` (do it before running on
 another machine, to keep that machine's numbers in the comparison). Numbers from a shared or
-loaded machine vary: compare the ratios inside one table, not absolute times across runs.
+loaded machine vary: compare the ratios inside one table, not absolute times across runs. Start
+when the load average is well below the number of cores: with one torch thread per core, a
+single other job makes the threads wait on each other and times grow several-fold, unevenly
+between the sides (``--threads 1`` degrades far more gracefully).
 """
 import argparse
 import os.path as osp
