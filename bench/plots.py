@@ -4,8 +4,8 @@
 
 ``bench/run_all.py`` calls :func:`make_plots` after writing RESULTS.md. It reads the markdown
 tables the bench scripts print (so the plots show exactly the published numbers) and draws, per
-operator, one figure with time and, where measured, peak memory against the number of pixels (log-log: a
-straight line of slope 1 is linear cost, slope 2 quadratic).
+operator, one figure with time and, where measured, peak memory against the number of pixels
+(log-log: a straight line of slope 1 is linear cost, slope 2 quadratic).
 """
 import argparse
 import os

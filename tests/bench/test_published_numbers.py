@@ -40,7 +40,7 @@ def _section(text: str, heading: str) -> str:
 
 def _machine() -> tuple:
     """(CPU model as printed, ``N torch threads``) of the run in bench/RESULTS.md."""
-    match = re.search(r'^machine: (.+?) \(\w+\), \d+ cores, (\d+ torch threads)',
+    match = re.search(r'^machine: (.+?) \([^)]*\), \d+ cores, (\d+ torch threads)',
                       _read('bench/RESULTS.md'), re.M)
     assert match, 'bench/RESULTS.md has no machine line: regenerate it with bench/run_all.py'
     return match.group(1), match.group(2)
