@@ -6,27 +6,23 @@ At 224x224 both run the same converted weights in their deploy form (every Linea
 folded: ``switch_to_deploy()`` for ours, timm's ``ConvNorm.fuse()`` / ``LinearNorm.fuse()`` for
 theirs) and both stop at the last stage's features (no classifier); the table also gives the
 largest output difference as a check that the same function is timed. Ours also runs at
-512x512 and 512x1024, which timm's LeViT cannot take. Runs of the two models interleave (in
-shuffled order) so that load from other processes on a shared machine hits both alike; the
-median is reported.
-On a shared machine ``--threads 1 --clock cpu`` (CPU time of this process) is steadier.
+512x512 and 512x1024, which timm's LeViT cannot take. A second table times the two attention
+kernels our blocks choose between (the explicit ``softmax(q k^T + B) v`` product and PyTorch's
+fused ``scaled_dot_product_attention``) at the token counts of a 224x224 and a 512x1024 input's
+first stage. Time as defined in ``bench/common.py`` (best of interleaved runs).
 
 timm is a test/benchmark peer only (imported behind mmattn.testing's torchvision stand-in).
 """
-import argparse
-import datetime
-import platform
-import random
-import statistics
 import sys
-import time
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a file: the repo root
+
+from bench.common import bench_parser, interleaved_ms, markdown_table, start  # noqa: E402
 
 
 def _fuse_timm(module: nn.Module) -> nn.Module:
@@ -39,52 +35,12 @@ def _fuse_timm(module: nn.Module) -> nn.Module:
     return module
 
 
-class _TimmFeatures(nn.Module):
-    """timm LeViT up to the last stage (what ``forward_features`` computes)."""
-
-    def __init__(self, model: nn.Module) -> None:
-        super().__init__()
-        self.model = model
-
-    def forward(self, x):
-        return self.model.forward_features(x)
-
-
-def _median_seconds(fns, inputs, reps, warmup, clock):
-    times = [[] for _ in fns]
-    with torch.inference_mode():
-        for _ in range(warmup):
-            for fn in fns:
-                fn(inputs)
-        order = list(range(len(fns)))
-        shuffle = random.Random(0).shuffle
-        for _ in range(reps):
-            shuffle(order)  # neither model always runs first (allocator and cache state)
-            for i in order:
-                start = clock()
-                fns[i](inputs)
-                times[i].append(clock() - start)
-    return [statistics.median(t) for t in times]
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--quick', action='store_true', help='fewer repetitions, batch 4')
-    parser.add_argument('--threads', type=int, default=None, help='torch threads (default: all)')
-    parser.add_argument('--clock', choices=('wall', 'cpu'), default='wall',
-                        help="'cpu' counts this process's CPU time (steadier on a shared "
-                        "machine; use with --threads 1)")
-    args = parser.parse_args()
-    clock = time.perf_counter if args.clock == 'wall' else time.process_time
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    reps, warmup, batch = (5, 2, 4) if args.quick else (25, 3, 16)
-
+def bench_models(quick: bool, clock: str) -> str:
     from mmattn.models.backbones.levit import LeViT
     from mmattn.models.converters import convert_levit
     from mmattn.testing import import_timm, randomise_levit_statistics
     timm = import_timm()
-
+    repeats, batch = (5, 4) if quick else (25, 16)
     torch.manual_seed(0)
     rows = []
     for arch in ('128s', '256'):
@@ -93,36 +49,65 @@ def main() -> None:
         ours = LeViT(arch, out_indices=(4, )).eval()
         ours.load_state_dict(convert_levit(reference.state_dict()))
         ours.switch_to_deploy()
-        theirs = _TimmFeatures(_fuse_timm(reference)).eval()
+        theirs = _fuse_timm(reference).eval()
+        name = f'LeViT-{arch.upper()}'
 
         x = torch.randn(batch, 3, 224, 224)
         with torch.inference_mode():
-            ours_out = ours(x)[0].flatten(2).transpose(1, 2)
-            diff = (ours_out - theirs(x)).abs().max().item()
-        ours_s, timm_s = _median_seconds([lambda t: ours(t), lambda t: theirs(t)], x, reps,
-                                         warmup, clock)
-        rows.append((f'LeViT-{arch.upper()}', f'{batch}x3x224x224', batch / ours_s,
-                     batch / timm_s, f'{diff:.1e}'))
+            ours_out = ours(x)[0].flatten(2).transpose(1, 2)  # B, tokens, C as timm's
+            diff = (ours_out - theirs.forward_features(x)).abs().max().item()
+            times = interleaved_ms(dict(ours=lambda: ours(x),
+                                        timm=lambda: theirs.forward_features(x)),
+                                   repeats, warmup=2, clock=clock)
+        ours_ips, timm_ips = (1000 * batch / times[side] for side in ('ours', 'timm'))
+        rows.append((name, f'{batch}x3x224x224', f'{ours_ips:.1f}', f'{timm_ips:.1f}',
+                     f'{ours_ips / timm_ips:.2f}x', f'{diff:.1e}'))
         for height, width in ((512, 512), (512, 1024)):
             big = torch.randn(1, 3, height, width)
-            (seconds, ) = _median_seconds([lambda t: ours(t)], big, max(3, reps // 3), 1,
-                                            clock)
-            rows.append((f'LeViT-{arch.upper()}', f'1x3x{height}x{width}', 1 / seconds, None,
+            with torch.inference_mode():
+                (ms, ) = interleaved_ms(dict(ours=lambda: ours(big)), max(3, repeats // 3),
+                                        clock=clock).values()
+            rows.append((name, f'1x3x{height}x{width}', f'{1000 / ms:.1f}', '-', '-',
                          'timm: fixed 224 grid'))
+    return markdown_table(
+        f'Fused LeViT, last-stage features, float32: mmattn vs timm {timm.__version__}, '
+        f'best of {repeats} (of {max(3, repeats // 3)} for one-model rows)',
+        ('model', 'input', 'mmattn img/s', 'timm img/s', 'mmattn / timm', 'max abs diff'), rows)
 
-    print(f'machine: {platform.machine()} {platform.processor() or ""}, '
-          f'{torch.get_num_threads()} torch threads, torch {torch.__version__}, timm '
-          f'{timm.__version__}, python {platform.python_version()}')
-    print(f'date: {datetime.datetime.now().isoformat(timespec="minutes")}; '
-          f'{args.clock} clock, median of {reps} interleaved runs after {warmup} warm-up; '
-          'fused (deploy) models, '
-          'features of the last stage, float32, inference_mode\n')
-    print('| model | input | mmattn img/s | timm img/s | mmattn / timm | max abs diff |')
-    print('|---|---|---:|---:|---:|---|')
-    for model, shape, ours_ips, timm_ips, note in rows:
-        timm_cell = f'{timm_ips:.1f}' if timm_ips else '-'
-        ratio = f'{ours_ips / timm_ips:.2f}x' if timm_ips else '-'
-        print(f'| {model} | {shape} | {ours_ips:.1f} | {timm_cell} | {ratio} | {note} |')
+
+def bench_attention_kernels(quick: bool, clock: str) -> str:
+    """The explicit product vs the fused kernel, LeViT-128S stage-1 shapes (4 heads, D 16 / 32)."""
+    repeats = 10 if quick else 30
+    heads, key_dim, value_dim = 4, 16, 32
+    rows = []
+    for tokens, source in ((196, '224x224'), (2048, '512x1024')):
+        gen = torch.Generator().manual_seed(0)
+        q, k = (torch.randn(1, heads, tokens, key_dim, generator=gen) for _ in range(2))
+        v = torch.randn(1, heads, tokens, value_dim, generator=gen)
+        bias = torch.randn(heads, tokens, tokens, generator=gen)
+        scale = key_dim**-0.5
+        with torch.inference_mode():
+            times = interleaved_ms(dict(
+                explicit=lambda: ((q @ k.transpose(-2, -1)) * scale + bias).softmax(-1) @ v,
+                fused=lambda: F.scaled_dot_product_attention(q, k, v, attn_mask=bias,
+                                                             scale=scale)),
+                repeats, clock=clock)
+        rows.append((f'{tokens} x {tokens}', source, f"{times['explicit']:.3f}",
+                     f"{times['fused']:.3f}", f"{times['fused'] / times['explicit']:.2f}x"))
+    return markdown_table(
+        f'LeViT attention kernels, {heads} heads, key dim {key_dim}, value dim {value_dim}, '
+        f'batch 1, best of {repeats}',
+        ('query x key tokens', 'stage-1 grid of', 'explicit ms', 'fused ms',
+         'fused / explicit'), rows,
+        note='Our blocks take the fused kernel from 2048 x 1024 query-key pairs per head on '
+        '(and always on CUDA): above 1 the explicit product is faster.')
+
+
+def main() -> None:
+    args = bench_parser(__doc__).parse_args()
+    start(args)
+    print(bench_models(args.quick, args.clock), flush=True)
+    print(bench_attention_kernels(args.quick, args.clock))
 
 
 if __name__ == '__main__':

@@ -2,10 +2,10 @@
 
     .venv/bin/python bench/plots.py [--results bench/RESULTS.md] [--out-dir bench/plots]
 
-``bench/run_all.py`` calls it after writing RESULTS.md. It reads the markdown tables the bench
-scripts print (so the plots show exactly the published numbers) and draws, per operator, one
-figure with time and, where measured, peak memory against the number of pixels (log-log: a
-straight line of slope 1 is linear cost, slope 2 quadratic).
+``bench/run_all.py`` calls :func:`make_plots` after writing RESULTS.md. It reads the markdown
+tables the bench scripts print (so the plots show exactly the published numbers) and draws, per
+operator, one figure with time and, where measured, peak memory against the number of pixels
+(log-log: a straight line of slope 1 is linear cost, slope 2 quadratic).
 """
 import argparse
 import os
@@ -42,29 +42,37 @@ PLOTS = {
 }
 
 
-def read_tables(path: str) -> Dict[str, List[List[Dict[str, str]]]]:
-    """Section name (``## name (...)``) -> its tables, each a list of {header: cell} rows."""
+def split_sections(text: str) -> Dict[str, str]:
+    """Bench name -> its section of a RESULTS.md (after ``## name (N s)``, up to the next one).
+
+    Only headings that are a bench's name (lower case, ``_``) open a section, so that older
+    RESULTS.md files, whose scripts printed ``##`` titles of their own, read alike.
+    """
+    parts = re.split(r'^## ([a-z][a-z0-9_]*)(?: \(.*\))?$', text, flags=re.M)
+    return dict(zip(parts[1::2], parts[2::2]))
+
+
+def read_tables(text: str) -> Dict[str, List[List[Dict[str, str]]]]:
+    """Section (first word of a ``## `` heading) -> its tables, each a list of {header: cell}.
+
+    Args:
+        text (str): a RESULTS.md as ``bench/run_all.py`` writes it.
+    """
     sections: Dict[str, List[List[Dict[str, str]]]] = {}
-    section, header, rows = None, None, None
-    with open(path) as f:
-        for line in f:
-            match = re.match(r'^## (\w+) \(', line)
-            if match:
-                section = match.group(1)
-                sections[section] = []
+    for section, body in split_sections(text).items():
+        tables: List[List[Dict[str, str]]] = []
+        header = None
+        for line in body.splitlines():
+            if not line.startswith('|'):
                 header = None
                 continue
-            if section is None:
-                continue
-            if line.startswith('|'):
-                cells = [c.strip() for c in line.strip().strip('|').split('|')]
-                if header is None:
-                    header, rows = cells, []
-                    sections[section].append(rows)
-                elif not all(set(c) <= set('-: ') for c in cells):
-                    rows.append(dict(zip(header, cells)))
-            else:
-                header = None
+            cells = [c.strip() for c in line.strip().strip('|').split('|')]
+            if header is None:
+                header = cells
+                tables.append([])
+            elif not all(set(c) <= set('-: ') for c in cells):
+                tables[-1].append(dict(zip(header, cells)))
+        sections[section] = tables
     return sections
 
 
@@ -98,7 +106,8 @@ def make_plots(results: str, out_dir: str) -> List[str]:
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
 
-    tables = read_tables(results)
+    with open(results) as f:
+        tables = read_tables(f.read())
     os.makedirs(out_dir, exist_ok=True)
     written = []
     for name, panels in PLOTS.items():

@@ -1,79 +1,95 @@
 """Run every benchmark of bench/ in one go and collect their tables in bench/RESULTS.md.
 
-    .venv/bin/python bench/run_all.py [--quick] [--out bench/RESULTS.md] [--only NAME ...]
+    .venv/bin/python bench/run_all.py [--quick] [--threads N] [--only NAME ...] [--archive]
 
 Each bench script measures ours against its peers side by side in one process and prints
-markdown; this runner adds the machine facts (CPU, cores, load, library versions, date) and
-the wall time of each script, then draws time / memory against resolution (bench/plots.py,
-into bench/plots/). Numbers from a shared or loaded machine vary: compare the ratios
-inside one table, not absolute times across runs.
+markdown (``###`` per table, its machine facts first); this runner writes one ``##`` section per
+script with the command and its wall time, the README's demo (``bench/demo.py``), a table of the
+headline ratios beside those of archived runs on other machines (``bench/across_machines.py``),
+then draws time / memory against resolution (``bench/plots.py``, into bench/plots/).
+``--archive`` first copies the current RESULTS.md to ``bench/archive/`` (do it before running on
+another machine, to keep that machine's numbers in the comparison). Numbers from a shared or
+loaded machine vary: compare the ratios inside one table, not absolute times across runs. Start
+when the load average is well below the number of cores: with one torch thread per core, a
+single other job makes the threads wait on each other and times grow several-fold, unevenly
+between the sides (``--threads 1`` degrades far more gracefully).
 """
 import argparse
-import datetime
-import os
 import os.path as osp
-import platform
+import re
+import shutil
 import subprocess
 import sys
 import time
 
+import torch
+
 HERE = osp.dirname(osp.abspath(__file__))
-BENCHES = ('lambda_layer', 'external_attention', 'xvolution', 'levit')
+sys.path.insert(0, osp.dirname(HERE))  # run as a file: the repo root, for bench and mmattn
+
+from bench.across_machines import (ARCHIVE, archived_runs, machine_of,  # noqa: E402
+                                   ratio_table, run_mode)
+from bench.common import machine_facts  # noqa: E402
+from bench.plots import make_plots  # noqa: E402
+
+BENCHES = ('lambda_layer', 'external_attention', 'xvolution', 'levit', 'demo')
 
 
-def machine_facts() -> str:
-    import mmcv
-    import mmdet
-    import mmengine
-    import mmseg
-    import torch
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open('/proc/cpuinfo') as f:
-            cpu = next(line.split(':', 1)[1].strip() for line in f if 'model name' in line)
-    except (OSError, StopIteration):
-        pass
-    load = ', '.join(f'{x:.2f}' for x in os.getloadavg())
-    return '\n'.join([
-        f'- date: {datetime.datetime.now().isoformat(timespec="minutes")}',
-        f'- CPU: {cpu}, {os.cpu_count()} cores, load average {load} at start',
-        f'- GPU: {torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none"}',
-        f'- Python {platform.python_version()}, torch {torch.__version__}, mmengine '
-        f'{mmengine.__version__}, mmcv {mmcv.__version__}, mmdet {mmdet.__version__}, '
-        f'mmseg {mmseg.__version__}',
-    ])
+def archive(results: str) -> str:
+    """Copy ``results`` to bench/archive/DATE-CPU-CORES_MODE.md; returns the new path."""
+    with open(results) as f:
+        text = f.read()
+    slug = re.sub(r'[^a-z0-9]+', '-', machine_of(text).lower()).strip('-')
+    path = osp.join(ARCHIVE, f'{slug}_{run_mode(text)}.md')
+    shutil.copyfile(results, path)
+    return path
+
+
+def run_bench(name: str, flags: list) -> str:
+    """The ``##`` section of one bench script: command, wall time, its output (or its error)."""
+    cmd = [sys.executable, osp.join(HERE, f'{name}.py')] + flags
+    print(f'[bench] {name} ...', flush=True)
+    start = time.time()
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    took = time.time() - start
+    print(f'[bench] {name}: {took:.0f} s, exit code {proc.returncode}', flush=True)
+    body = proc.stdout.strip() if proc.returncode == 0 else (
+        f'FAILED (exit code {proc.returncode}):\n\n```\n{proc.stderr[-2000:]}\n```')
+    command = ' '.join(['python', f'bench/{name}.py'] + flags)
+    return f'## {name} ({took:.0f} s)\n\n`{command}`\n\n{body}\n'
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--quick', action='store_true', help='pass --quick to every bench')
+    parser.add_argument('--threads', type=int, default=None, help='pass --threads to every bench')
     parser.add_argument('--out', default=osp.join(HERE, 'RESULTS.md'))
     parser.add_argument('--only', nargs='+', choices=BENCHES, default=list(BENCHES))
+    parser.add_argument('--archive', action='store_true',
+                        help='copy the current --out file to bench/archive/ first')
     args = parser.parse_args()
-    flags = ' --quick' if args.quick else ''
-    sections = [f'# mmattn benchmarks\n\nGenerated by `bench/run_all.py{flags}`.\n',
-                machine_facts(), '']
-    failed = []
-    for name in args.only:
-        cmd = [sys.executable, osp.join(HERE, f'{name}.py')] + (['--quick'] if args.quick else [])
-        print(f'[bench] {name} ...', flush=True)
-        start = time.time()
-        proc = subprocess.run(cmd, capture_output=True, text=True)
-        took = time.time() - start
-        print(f'[bench] {name}: {took:.0f} s, exit code {proc.returncode}', flush=True)
-        body = proc.stdout.strip() if proc.returncode == 0 else (
-            f'FAILED (exit code {proc.returncode}):\n\n```\n{proc.stderr[-2000:]}\n```')
-        if proc.returncode:
-            failed.append(name)
-        command = ' '.join(['python', f'bench/{name}.py'] + cmd[2:])
-        sections.append(f'## {name} ({took:.0f} s)\n\n`{command}`\n\n{body}\n')
+    if args.archive:
+        print(f'[bench] archived {args.out} as {archive(args.out)}')
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    flags = (['--quick'] if args.quick else []) + (
+        ['--threads', str(args.threads)] if args.threads else [])
+    facts = machine_facts()
+    start = time.time()
+    sections = [run_bench(name, flags) for name in args.only]
+    command = ' '.join(['bench/run_all.py'] + flags)
+    header = (f'# mmattn benchmarks\n\nGenerated by `{command}` in {time.time() - start:.0f} s. '
+              'Each section names the machine and its load when that script started.\n\n'
+              f'{facts}\n')
+    text = '\n'.join([header] + sections)
+    comparison = ratio_table(text, archived_runs(run_mode(text)))
+    text += f'\n## across_machines\n\n{comparison}'
     with open(args.out, 'w') as f:
-        f.write('\n'.join(sections))
+        f.write(text)
     print(f'[bench] wrote {args.out}')
-    from plots import make_plots  # bench/plots.py, beside this file
     for path in make_plots(args.out, osp.join(osp.dirname(args.out), 'plots')):
         print(f'[bench] wrote {path}')
-    sys.exit(1 if failed else 0)
+    sys.exit(1 if any('FAILED (exit code' in section for section in sections) else 0)
 
 
 if __name__ == '__main__':

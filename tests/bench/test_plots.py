@@ -1,12 +1,7 @@
 """bench/plots.py reads the bench tables of RESULTS.md and draws one figure per operator."""
-import importlib.util
 import os.path as osp
 
-from conftest import REPO
-
-_spec = importlib.util.spec_from_file_location('plots', osp.join(REPO, 'bench', 'plots.py'))
-plots = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(plots)
+from bench import plots
 
 RESULTS = """# mmattn benchmarks
 
@@ -27,10 +22,8 @@ RESULTS = """# mmattn benchmarks
 """
 
 
-def test_tables_are_read_per_section_with_their_headers(tmp_path):
-    path = tmp_path / 'RESULTS.md'
-    path.write_text(RESULTS)
-    tables = plots.read_tables(str(path))
+def test_tables_are_read_per_section_with_their_headers():
+    tables = plots.read_tables(RESULTS)
     assert set(tables) == {'xvolution', 'lambda_layer'}
     assert tables['xvolution'][0][1]['SA ms'] == '123.4'
     assert len(tables['lambda_layer'][0]) == 3

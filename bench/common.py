@@ -1,0 +1,128 @@
+"""What every bench script shares: command line, machine facts, timer, peak memory, tables.
+
+One way for each, so that the numbers of RESULTS.md mean the same thing in every section:
+
+* time: :func:`interleaved_ms`, the best of N runs with the compared sides interleaved. Load from
+  other processes only ever adds time, so the fastest run is the least disturbed estimate, and
+  interleaving (in rotated order) makes a burst of load hit every side alike.
+* peak memory: :func:`peak_memory_mb`, the most bytes held by tensors during one call, above what
+  was held before, from torch.profiler's allocator events. It counts what the algorithm keeps
+  alive (activations, attention maps, saved tensors), is the same on every CPU and run (the
+  resident set, /proc VmHWM, also moves with malloc's arenas, page reuse and library
+  scratch buffers, and needs a fresh process per model to be comparable), and works in the
+  process that runs the sides interleaved.
+* output: :func:`markdown_table` (one ``###`` title per table) and :func:`machine_facts`
+  (one line: CPU model and vector ISA, cores, torch threads, load, versions, date).
+"""
+import argparse
+import datetime
+import json
+import os
+import platform
+import tempfile
+import time
+from importlib import metadata
+from typing import Callable, Dict, Iterable, Sequence
+
+import torch
+
+CLOCKS = dict(wall=time.perf_counter, cpu=time.process_time)
+_LIBRARIES = ('torch', 'mmengine', 'mmcv', 'mmdet', 'mmsegmentation', 'timm', 'lambda-networks')
+
+
+def bench_parser(doc: str) -> argparse.ArgumentParser:
+    """The options every bench script takes; add the script's own to the parser returned."""
+    parser = argparse.ArgumentParser(description=doc.strip().splitlines()[0])
+    parser.add_argument('--quick', action='store_true',
+                        help='fewer sizes and repeats (what run_all.py --quick passes)')
+    parser.add_argument('--threads', type=int, default=None,
+                        help='torch.set_num_threads (default: torch\'s, one per core)')
+    parser.add_argument('--clock', choices=sorted(CLOCKS), default='wall',
+                        help='wall time, or CPU time of this process (steadier on a shared '
+                        'machine, with --threads 1)')
+    return parser
+
+
+def start(args: argparse.Namespace) -> None:
+    """Apply ``--threads`` and print the machine facts, the first line of every bench's output."""
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    print(machine_facts() + '\n', flush=True)
+
+
+def cpu_model() -> str:
+    """The CPU's model name from /proc/cpuinfo (Linux), else what platform knows."""
+    try:
+        with open('/proc/cpuinfo') as cpuinfo:
+            return next(line.split(':', 1)[1].strip() for line in cpuinfo
+                        if line.startswith('model name'))
+    except (OSError, StopIteration):
+        return platform.processor() or platform.machine()
+
+
+def machine_facts() -> str:
+    """One line: CPU, vector ISA, cores, torch threads, load average, GPU, versions, date."""
+    versions = []
+    for name in _LIBRARIES:
+        try:
+            versions.append(f'{name} {metadata.version(name)}')
+        except metadata.PackageNotFoundError:
+            pass
+    load = ', '.join(f'{x:.2f}' for x in os.getloadavg())
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'no GPU'
+    return (f'machine: {cpu_model()} ({torch.backends.cpu.get_cpu_capability()}), '
+            f'{os.cpu_count()} cores, {torch.get_num_threads()} torch threads, {gpu}, '
+            f'load average {load} at start; Python {platform.python_version()}, '
+            f'{", ".join(versions)}; {datetime.datetime.now().isoformat(timespec="minutes")}')
+
+
+def interleaved_ms(fns: Dict[str, Callable[[], object]], repeats: int, warmup: int = 1,
+                   clock: str = 'wall') -> Dict[str, float]:
+    """Best-of-``repeats`` milliseconds per function, the functions run interleaved.
+
+    Round ``i`` runs them in order rotated by ``i`` (A B C, B C A, ...), so that none always
+    runs first, after the others have warmed (or flushed) the caches. ``warmup`` rounds run
+    untimed first (first-call allocations, oneDNN plans).
+    """
+    now = CLOCKS[clock]
+    names = list(fns)
+    for _ in range(warmup):
+        for name in names:
+            fns[name]()
+    times = {name: [] for name in names}
+    for round_ in range(repeats):
+        shift = round_ % len(names)
+        for name in names[shift:] + names[:shift]:
+            begin = now()
+            fns[name]()
+            times[name].append(now() - begin)
+    return {name: 1000 * min(values) for name, values in times.items()}
+
+
+def peak_memory_mb(fn: Callable[[], object]) -> float:
+    """Peak of the bytes held by tensors allocated while ``fn`` runs (MiB).
+
+    From torch.profiler's allocator events: CPU PyTorch keeps no allocator statistic, and the
+    resident set is not comparable between models (see the module docstring).
+    """
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU],
+                                profile_memory=True) as profiler:
+        fn()
+    with tempfile.TemporaryDirectory() as folder:
+        path = os.path.join(folder, 'trace.json')
+        profiler.export_chrome_trace(path)
+        with open(path) as trace:
+            events = [e for e in json.load(trace)['traceEvents'] if e.get('name') == '[memory]']
+    # The CPU allocator reports to the profiler only what is allocated while it profiles, so
+    # 'Total Allocated' starts from 0: tensors held before the call do not count.
+    return max((e['args']['Total Allocated'] for e in events), default=0) / 2**20
+
+
+def markdown_table(title: str, header: Sequence[str], rows: Iterable[Sequence],
+                   note: str = '') -> str:
+    """``### title``, the table, and an optional note below it (markdown, ends with a newline)."""
+    lines = [f'### {title}', '', '| ' + ' | '.join(header) + ' |', '|' + '---|' * len(header)]
+    lines += ['| ' + ' | '.join(str(cell) for cell in row) + ' |' for row in rows]
+    if note:
+        lines += ['', note]
+    return '\n'.join(lines) + '\n'
