@@ -267,9 +267,11 @@ def resize_bias_table(table: torch.Tensor, src_hw: Grid, dst_hw: Grid,
     return grid.reshape(heads, -1)  # heads, H_d * W_d
 
 
-# Query-key pairs per head from which PyTorch's fused attention kernel beats the explicit
-# product on CPU (measured with torch 2.13: ~1.5x slower at 196 x 196 tokens, ~1.25x faster at
-# 2048 x 2048, i.e. a 512 x 1024 input's first stage). CUDA always takes the fused kernel.
+# Query-key pairs per head from which PyTorch's fused attention kernel takes over from the
+# explicit product on CPU. The fused kernel is clearly slower at LeViT's 224 grids (196 x 196
+# tokens) and about break-even at 2048 x 2048 (a 512 x 1024 input's first stage), where it also
+# avoids materialising the N x N logits; the ratios depend on the CPU (bench/levit.py prints
+# them; bench/RESULTS.md). CUDA always takes the fused kernel.
 _FUSED_ATTENTION_MIN_PAIRS = 2048 * 1024
 
 
