@@ -168,3 +168,20 @@ def test_loading_a_checkpoint_with_missing_and_unexpected_keys_names_each_key(tm
     assert 'unexpected key in source state_dict: extra.bias' in caplog.text
     with pytest.raises(RuntimeError, match='1.weight'):
         load_checkpoint(model, str(tmp_path / 'partial.pth'), strict=True)
+
+
+def test_config_loads_print_no_third_party_deprecation_warning_but_ours_still_show(repo_root):
+    """mmengine imports pkg_resources when it resolves `mmdet::` / `mmseg::` bases; setuptools
+    >= 81 then warns on every config load. That message is silenced; others are not."""
+    import subprocess
+    import sys
+    code = ('import warnings; warnings.simplefilter("default"); import mmattn; '
+            'from mmengine.config import Config; '
+            "Config.fromfile('configs/eanet_r50_ade20k.py'); "
+            "Config.fromfile('configs/mask_rcnn_ea_r50_fpn_1x_coco.py'); "
+            "warnings.warn('a warning of our own', UserWarning)")
+    result = subprocess.run([sys.executable, '-c', code], cwd=repo_root, capture_output=True,
+                            text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert 'pkg_resources' not in result.stderr, result.stderr[-2000:]
+    assert 'a warning of our own' in result.stderr
