@@ -95,7 +95,7 @@ def test_check_finite_flag_installs_the_hook():
     cfg = Config(dict(default_scope='mmseg', model=dict(type='EncoderDecoder'),
                       optim_wrapper=dict(type='OptimWrapper')))
     args = argparse.Namespace(config='x.py', work_dir='w', launcher='none', amp=False,
-                              resume=None, check_finite=True)
+                              resume=None, check_finite=True, auto_scale_lr=False)
     cfg = apply_train_args(cfg, args)
     assert dict(type='FiniteCheckHook') in cfg.custom_hooks
 
