@@ -4,7 +4,8 @@ The tables of both documents are read here and compared with the merged configs
 (``mmengine.Config.fromfile``, every ``mmdet::`` / ``mmseg::`` base resolved) and with the
 metafiles of the installed mmdet / mmseg: a config that reads a file the data tables do not
 show, loads a checkpoint the checkpoint table does not list, or has no model-zoo row fails, and
-so does a row that no config needs.
+so does a row that no config needs. The four method docs follow one template (mmdet's project
+READMEs) and their config tables say what model_zoo.md says.
 """
 import functools
 import os
@@ -25,6 +26,12 @@ CONFIGS = sorted(name for name in os.listdir(CONFIG_DIR) if name.endswith('.py')
 DEMO = 'demo_eanet_r18_synthetic.py'  # synthetic data written by tools/demo.py, no download
 GET_STARTED = osp.join(REPO, 'docs', 'get_started.md')
 MODEL_ZOO = osp.join(REPO, 'docs', 'model_zoo.md')
+METHOD_DOCS = [osp.join(REPO, 'docs', name)
+               for name in ('lambda.md', 'external_attention.md', 'xvolution.md', 'levit.md')]
+# mmdet's project README template (Description, Usage, Results, Citation), with the two sections
+# a reproduction needs between results and citation
+METHOD_SECTIONS = ['What it is', 'Usage', 'Configs', 'Choices where the paper is silent',
+                   'Measured numbers', 'Citation']
 # dataset type -> its section of get_started.md (tools/preflight.py links these anchors)
 DATA_SECTIONS = {'CocoDataset': 'COCO', 'ADE20KDataset': 'ADE20K',
                  'CityscapesDataset': 'Cityscapes', 'PascalVOCDataset': 'Pascal VOC'}
@@ -342,7 +349,7 @@ def test_our_numbers_come_with_a_log_and_etas_with_their_machine():
 # Links
 
 
-@pytest.mark.parametrize('doc', [GET_STARTED, MODEL_ZOO])
+@pytest.mark.parametrize('doc', [GET_STARTED, MODEL_ZOO] + METHOD_DOCS, ids=osp.basename)
 def test_relative_links_reach_an_existing_file_and_heading(doc):
     for target in re.findall(r'\]\(([^)#:]+\.md)?(#[\w-]+)?\)', _read(doc)):
         path, anchor = target
@@ -358,3 +365,73 @@ def test_readme_links_both_documents():
     with open(osp.join(REPO, 'README.md')) as f:
         readme = f.read()
     assert '(docs/get_started.md)' in readme and '(docs/model_zoo.md)' in readme
+
+
+# ---------------------------------------------------------------------------------------------
+# The four method docs
+
+
+def _method_doc_configs() -> Dict[str, str]:
+    """Config -> the method doc its model_zoo.md section links to (``## Title ([x.md](x.md))``)."""
+    owners = {}
+    for part in re.split(r'^## ', _read(MODEL_ZOO), flags=re.M)[1:]:
+        doc = re.match(r'.*\]\(([\w.]+\.md)\)\)\n', part)
+        for row in _rows(part) if doc else []:
+            owners[_ticked(row[0])[0]] = osp.join(REPO, 'docs', doc.group(1))
+    return owners
+
+
+def _table_dicts(section: str) -> Iterator[Dict[str, str]]:
+    """Every data row of every table of ``section``, as header -> cell."""
+    header: List[str] = []
+    for line in section.splitlines():
+        if not line.startswith('|'):
+            header = []
+            continue
+        cells = [cell.strip() for cell in line.strip().strip('|').split('|')]
+        if re.fullmatch(r'\|[-| ]+\|', line.strip()):
+            continue
+        if not header:
+            header = cells
+        else:
+            yield dict(zip(header, cells))
+
+
+@pytest.mark.parametrize('doc', METHOD_DOCS, ids=osp.basename)
+def test_method_doc_has_the_six_sections_of_the_template_in_order(doc):
+    headings = [line[3:].strip() for line in _read(doc).splitlines() if line.startswith('## ')]
+    assert headings == METHOD_SECTIONS, (
+        f'{osp.basename(doc)}: its ## sections are {headings}, the template is {METHOD_SECTIONS}')
+
+
+def test_every_config_is_in_its_method_doc_with_the_model_zoo_number():
+    owners, zoo = _method_doc_configs(), _zoo_rows()
+    assert set(owners) == set(zoo), 'a model_zoo.md section does not link to its method doc'
+    ours: Dict[str, str] = {}
+    for doc in METHOD_DOCS:
+        configs = re.search(r'^## Configs\n(.*?)(?=^## |\Z)', _read(doc), re.M | re.S)
+        assert configs, f'{osp.basename(doc)}: no ## Configs section'
+        for row in _table_dicts(configs.group(1)):
+            for name in _ticked(row.get('config', '')):
+                ours[name] = row.get('ours')
+    for name, doc in owners.items():
+        assert name in ours, f'{osp.basename(doc)}, section Configs: no table row names {name}'
+        assert ours[name] == zoo[name][4], (
+            f'{osp.basename(doc)}: {name} is "{ours[name]}", model_zoo.md says "{zoo[name][4]}"')
+
+
+@pytest.mark.parametrize('doc', METHOD_DOCS, ids=osp.basename)
+def test_citation_is_a_bibtex_entry_of_the_paper_the_doc_links(doc):
+    name = osp.basename(doc)
+    with open(doc) as f:
+        text = f.read()
+    arxiv = re.search(r'\(https://arxiv\.org/abs/([\d.]+)\)', text)
+    assert arxiv and '\n## Citation\n' in text, f'{name}: no arXiv link or no ## Citation'
+    citation = text[text.index('\n## Citation\n'):]
+    entry = re.search(r'^```bibtex\n(@\w+\{\w+,\n.*?\n\})\n```', citation, re.M | re.S)
+    assert entry, f'{name}: no ```bibtex block with one entry under ## Citation'
+    eprint = rf'^\s*eprint\s*=\s*{{{re.escape(arxiv.group(1))}}},?$'
+    assert re.search(eprint, entry.group(1), re.M), (
+        f'{name}: the BibTeX entry does not give the eprint {arxiv.group(1)} the doc links')
+    assert entry.group(1).count('{') == entry.group(1).count('}'), f'{name}: unbalanced braces'
+
