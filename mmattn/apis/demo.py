@@ -18,6 +18,7 @@ from mmengine.runner import Runner
 from PIL import Image
 
 from ..datasets import make_ade_semantic
+from .launch import build_runner
 
 __all__ = ['chance_miou', 'run_demo']
 
@@ -77,7 +78,7 @@ def run_demo(work_dir: str = 'work_dirs/demo', iters: int = 600,
     cfg.param_scheduler[1].end = iters
     for loader in (cfg.train_dataloader, cfg.val_dataloader, cfg.test_dataloader):
         loader.dataset.data_root = data_root
-    runner = Runner.from_cfg(cfg)
+    runner = build_runner(cfg, own_visualizer=True)
     print(f'[demo] training EANet (half-width ResNet-18-D8 + EAHead) for {iters} iterations')
     runner.train()
     metrics = runner.test()

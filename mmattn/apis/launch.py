@@ -13,6 +13,7 @@ import argparse
 import os
 import os.path as osp
 import subprocess
+import uuid
 
 import torch
 import torch.distributed as dist
@@ -46,10 +47,19 @@ def config_from_args(args: argparse.Namespace) -> Config:
     return cfg
 
 
-def build_runner(cfg: Config):
-    """mmengine's Runner for ``cfg``, or the config's own ``runner_type``."""
+def build_runner(cfg: Config, own_visualizer: bool = False):
+    """mmengine's Runner for ``cfg``, or the config's own ``runner_type``.
+
+    ``own_visualizer=True`` is for library functions that build several Runners in one process
+    (smoke test, preflight, demo): mmdet's and mmseg's runtimes name the visualizer
+    ``'visualizer'`` and mmengine hands back the existing instance of a name, so a second Runner
+    would log into the first one's work_dir, which may be deleted by then. A name of its own
+    gives each Runner its own visualizer.
+    """
     from mmengine.registry import RUNNERS
     from mmengine.runner import Runner
+    if own_visualizer and cfg.get('visualizer'):
+        cfg.visualizer['name'] = f'{cfg.visualizer.get("name", "visualizer")}_{uuid.uuid4().hex}'
     return Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
 
 

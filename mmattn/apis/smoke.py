@@ -237,7 +237,7 @@ def run_smoke_test(config: Union[str, Config], work_dir: str, deploy: bool = Fal
         test evaluator), ``runner`` (the mmengine Runner, for further checks).
     """
     import mmattn  # noqa: F401  (registry and compatibility fixes)
-    from mmengine.runner import Runner
+    from .launch import build_runner
 
     cfg = Config.fromfile(config) if isinstance(config, str) else copy.deepcopy(config)
     shrink_config(cfg, data_root or osp.join(work_dir, 'synthetic'), iters=iters,
@@ -247,7 +247,7 @@ def run_smoke_test(config: Union[str, Config], work_dir: str, deploy: bool = Fal
         cfg.optim_wrapper.type = 'BF16OptimWrapper'
     if deploy:
         cfg.custom_hooks = list(cfg.get('custom_hooks', [])) + [dict(type='SwitchToDeployHook')]
-    runner = Runner.from_cfg(cfg)
+    runner = build_runner(cfg, own_visualizer=True)
     runner.train()
     loss = float(runner.message_hub.get_scalar('train/loss').current())
     metrics = runner.test()

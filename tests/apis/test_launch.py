@@ -135,3 +135,19 @@ def _with_scale() -> Config:
     cfg = _seg_cfg()
     cfg.auto_scale_lr = dict(enable=False, base_batch_size=16)
     return cfg
+
+
+def test_library_runners_in_one_process_each_log_into_their_own_work_dir(tmp_path):
+    # mmseg's runtime names the visualizer 'visualizer'; without a name of its own the second
+    # Runner reuses the first one's visualizer and writes into its (deleted) work_dir.
+    import shutil
+
+    from mmattn.apis import run_smoke_test
+    config = 'configs/demo_eanet_r18_synthetic.py'
+    data_root = str(tmp_path / 'data')
+    first = tmp_path / 'first'
+    run_smoke_test(config, str(first), data_root=data_root)
+    shutil.rmtree(first)
+    runner = run_smoke_test(config, str(tmp_path / 'second'), data_root=data_root)['runner']
+    backend = runner.visualizer.get_backend('LocalVisBackend')
+    assert str(tmp_path / 'second') in backend._save_dir

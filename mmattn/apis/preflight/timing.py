@@ -13,7 +13,7 @@ from mmengine.config import Config, ConfigDict
 from mmengine.hooks import Hook
 
 from ...utils.config import drop_pretrained_init
-from ..launch import enable_amp
+from ..launch import build_runner, enable_amp
 from ..smoke import use_synthetic_data
 
 
@@ -77,7 +77,6 @@ def _time_training(cfg: Config, size: Tuple[int, int], iters: int, amp: bool,
                trained_batch_size=None)
     if not iters:
         return out
-    from mmengine.runner import Runner
     cfg = copy.deepcopy(cfg)
     batch = cfg.train_dataloader.batch_size
     own_dir = work_dir is None
@@ -99,7 +98,7 @@ def _time_training(cfg: Config, size: Tuple[int, int], iters: int, amp: bool,
         cfg.work_dir, cfg.launcher, cfg.randomness = work_dir, 'none', dict(seed=0)
         cfg.load_from, cfg.resume = None, False
         clock = _IterationClock(verbose)
-        runner = Runner.from_cfg(cfg)
+        runner = build_runner(cfg, own_visualizer=True)
         runner.register_hook(clock)
         runner.train()
     except Exception as error:  # noqa: BLE001  (an OOM is a finding, not a crash)
