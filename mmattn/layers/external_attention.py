@@ -196,25 +196,24 @@ class MultiHeadExternalAttention(Reparameterizable):
         self._check_input(x)
         batch, _, height, width = x.shape
         attn = self._double_normalise(self._memory_logits(x))
-        # Back to the compute dtype (fp16/bf16 under autocast) for the value memory.
-        attn = self.attn_drop(attn).to(self._compute_dtype(x))  # B, heads, S, N
+        # Back to the input's dtype for the value memory (a half-precision model). Under
+        # autocast the value convolution casts to the autocast dtype itself, and a float64
+        # input stays float64 (autocast leaves float64 alone).
+        attn = self.attn_drop(attn).to(x.dtype)  # B, heads, S, N
+        # Explicit sizes, no -1: the reshapes stay defined for an empty batch.
         if self.deploy:
-            out = self.fused_values(attn.reshape(batch, -1, height * width))  # B, C, N
+            out = self.fused_values(
+                attn.reshape(batch, self.num_heads * self.num_memory, height * width))  # B, C, N
             out = self.out_norm(out.reshape(batch, self.channels, height, width))
         else:
             out = self.memory_values(
-                attn.reshape(batch * self.num_heads, self.num_memory, -1))  # B*heads, d, N
+                attn.reshape(batch * self.num_heads, self.num_memory,
+                             height * width))  # B*heads, d, N
             out = out.reshape(batch, self.channels, height, width)  # heads concatenated
             out = self.out_norm(self.out_proj(out))
         if self.residual:
             out = out + x
         return F.relu(out) if self.with_act else out
-
-    @staticmethod
-    def _compute_dtype(x: torch.Tensor) -> torch.dtype:
-        if torch.is_autocast_enabled(x.device.type):
-            return torch.get_autocast_dtype(x.device.type)
-        return x.dtype
 
     def _check_input(self, x: torch.Tensor) -> None:
         if x.dim() != 4 or x.shape[1] != self.channels:
@@ -238,8 +237,7 @@ class MultiHeadExternalAttention(Reparameterizable):
         key_bias = torch.einsum('sd,hd->hs', keys, in_bias)  # heads, S
         out_weight = self.out_proj.weight[:, :, 0, 0].reshape(self.channels, heads, head_ch)
         value_weight = torch.einsum('ohd,ds->ohs', out_weight, values)  # C, heads, S
-        value_bias = torch.zeros(self.channels, dtype=value_weight.dtype,
-                                 device=value_weight.device)
+        value_bias = value_weight.new_zeros(self.channels)
         if foldable_norm(self.out_norm):
             scale, value_bias = bn_scale_shift(self.out_norm)
             value_weight = value_weight * scale[:, None, None]

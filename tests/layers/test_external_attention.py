@@ -380,3 +380,119 @@ def test_init_is_the_official_one_as_it_takes_effect():
     fan_out = module.in_proj.weight.shape[0]
     assert module.in_proj.weight.std().item() == pytest.approx((2 / fan_out) ** 0.5, rel=0.05)
     assert not module.in_proj.bias.any() and (module.out_norm.weight == 1).all()
+
+
+def test_paper_default_hyper_parameters():
+    # S = 64 memory units (paper, official code); 8 heads for the multi-head form (our default)
+    single = ExternalAttention(16)
+    assert single.num_memory == 64 and single.num_heads == 1
+    assert single.memory_keys.weight.shape == (64, 16, 1)
+    multi = MultiHeadExternalAttention(16)
+    assert (multi.num_heads, multi.num_memory, multi.head_channels) == (8, 64, 2)
+    assert multi.memory_keys.weight.shape == (64, 2, 1)
+
+
+@pytest.mark.parametrize('kwargs, message', [
+    (dict(channels=0), r'channels must be a positive int, got 0'),
+    (dict(channels=8.0), r'channels must be a positive int, got 8.0'),
+    (dict(num_heads=0), r'num_heads must be a positive int, got 0'),
+    (dict(num_heads=True), r'num_heads must be a positive int, got True'),
+    (dict(num_memory=0), r'num_memory must be a positive int, got 0'),
+    (dict(num_memory=-4), r'num_memory must be a positive int, got -4'),
+    (dict(attn_drop=1.0), r'attn_drop must be in \[0, 1\), got 1.0'),
+    (dict(attn_drop=-0.1), r'attn_drop must be in \[0, 1\), got -0.1'),
+])
+def test_invalid_arguments_raise_errors_naming_the_value(kwargs, message):
+    arguments = dict(channels=8, num_heads=2, num_memory=4)
+    arguments.update(kwargs)
+    with pytest.raises(ValueError, match=r'MultiHeadExternalAttention: ' + message):
+        MultiHeadExternalAttention(**arguments)
+
+
+def test_attention_map_of_an_input_with_wrong_channels_raises_a_clear_error():
+    module = ExternalAttention(8)
+    with pytest.raises(ValueError,
+                       match=r'expected a \(B, 8, H, W\) input, got shape \(1, 4, 2, 2\)'):
+        module.attention_map(torch.randn(1, 4, 2, 2))
+
+
+def test_init_weights_restores_the_official_init_after_training():
+    # mmengine calls init_weights() of the children after a host's init_cfg: every parameter of
+    # the official init must come back, the norm's bias included.
+    module = MultiHeadExternalAttention(16, num_heads=2, num_memory=8)
+    with torch.no_grad():
+        for param in module.parameters():
+            param.fill_(3.0)
+    module.init_weights()
+    assert (module.out_norm.weight == 1).all() and (module.out_norm.bias == 0).all()
+    assert (module.in_proj.bias == 0).all()
+    torch.testing.assert_close(module.memory_values.weight,
+                               module.memory_keys.weight.transpose(0, 1))
+    for param in (module.in_proj.weight, module.memory_keys.weight, module.out_proj.weight):
+        assert (param != 3.0).all()
+
+
+@pytest.mark.parametrize('num_heads', [None, 2])
+def test_deploy_form_computes_the_same_memory_logits_bias_included(num_heads):
+    # The fused key conv is M_k . in_proj exactly: weight and bias. (The bias moves every pixel's
+    # logit for one memory unit by the same amount, which the pixel softmax removes, so only the
+    # logits, not the outputs, can show a wrong bias.)
+    module = _make(num_heads=num_heads)
+    with torch.no_grad():
+        module.in_proj.bias.normal_()
+        x = torch.randn(2, 8, 3, 4)
+        before = module._memory_logits(x)
+        module.switch_to_deploy()
+        after = module._memory_logits(x)
+    torch.testing.assert_close(after, before, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize('norm_layer', [nn.BatchNorm2d, functools.partial(nn.GroupNorm, 4)])
+def test_deploy_form_of_a_float64_module_stays_float64_and_exact(norm_layer):
+    module = _make(num_heads=2, norm_layer=norm_layer).double()
+    x = torch.randn(2, 8, 3, 4, dtype=torch.float64)
+    with torch.no_grad():
+        before = module(x)
+        module.switch_to_deploy()
+        after = module(x)
+    assert all(p.dtype == torch.float64 for p in module.parameters())
+    torch.testing.assert_close(after, before, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize('deploy', [False, True])
+def test_a_bfloat16_model_without_autocast_computes_in_bfloat16(deploy):
+    module = _make(num_heads=2)
+    if deploy:
+        module.switch_to_deploy()
+    x = torch.randn(2, 8, 5, 4, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        want = module(x)
+        got = module.to(torch.bfloat16)(x.to(torch.bfloat16))
+    assert got.dtype == torch.bfloat16
+    assert _relative_error(got, want) < _AUTOCAST_TOLERANCE[torch.bfloat16]
+
+
+@pytest.mark.parametrize('deploy', [False, True])
+def test_a_float64_module_under_autocast_stays_float64(deploy):
+    # autocast leaves float64 alone; casting the map to the autocast dtype would break the
+    # float64 value memory (a bfloat16 input against float64 weights)
+    module = _make(num_heads=2).double()
+    if deploy:
+        module.switch_to_deploy()
+    x = torch.randn(2, 8, 3, 4, dtype=torch.float64)
+    with torch.no_grad():
+        want = module(x)
+        with torch.autocast('cpu', dtype=torch.bfloat16):
+            got = module(x)
+    assert got.dtype == torch.float64
+    torch.testing.assert_close(got, want, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize('deploy', [False, True])
+def test_an_empty_batch_gives_an_empty_output(deploy):
+    module = _make(num_heads=2)
+    if deploy:
+        module.switch_to_deploy()
+    with torch.no_grad():
+        assert module(torch.randn(0, 8, 3, 4)).shape == (0, 8, 3, 4)
+        assert module.attention_map(torch.randn(0, 8, 3, 4)).shape == (0, 2, 6, 12)

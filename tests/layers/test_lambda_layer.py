@@ -395,3 +395,143 @@ def test_paper_default_hyper_parameters():
     layer = LambdaLayer(64, 64)
     assert (layer.dim_k, layer.heads, layer.dim_u, layer.r) == (16, 4, 1, 23)
     assert layer.position_embeddings.shape == (16, 1, 23, 23)
+
+
+def test_paper_default_position_embeddings_start_with_unit_variance_output_scale():
+    # std (k * u * scope)^-1/2 (module docstring); dim_u=2 and r=23 tell k*u, k/u, scope and
+    # each of its two sides apart. 16 * 2 * 529 draws: the sample std is within ~1% of the truth.
+    torch.manual_seed(0)
+    layer = LambdaLayer(8, 8, dim_k=16, heads=2, dim_u=2, r=23)
+    embeddings = layer.position_embeddings
+    assert embeddings.shape == (16, 2, 23, 23)
+    assert embeddings.std().item() == pytest.approx((16 * 2 * 23 * 23)**-0.5, rel=0.05)
+    assert abs(embeddings.mean().item()) < 0.1 * embeddings.std().item()
+
+
+def test_init_weights_restores_the_layers_own_init_after_a_host_init():
+    # mmengine applies a host's init_cfg to every sub-module, then calls init_weights() of the
+    # children: the norms, the position bias and the embeddings must come back.
+    layer = LambdaLayer(8, 8, dim_k=16, heads=2, dim_u=2, r=23, bias=True)
+    with torch.no_grad():
+        for param in layer.parameters():
+            param.fill_(3.0)
+    torch.manual_seed(0)
+    layer.init_weights()
+    for norm in (layer.norm_queries, layer.norm_values):
+        assert (norm.weight == 1).all() and (norm.bias == 0).all()
+    assert (layer.position_bias == 0).all()
+    assert layer.position_embeddings.std().item() == pytest.approx((16 * 2 * 23 * 23)**-0.5,
+                                                                   rel=0.05)
+    for conv in (layer.to_queries, layer.to_keys, layer.to_values):
+        assert (conv.weight != 3.0).all()
+
+
+def test_a_norm_without_affine_parameters_is_accepted():
+    layer = LambdaLayer(6, 8, dim_k=3, heads=2, r=3,
+                        norm_layer=lambda channels: nn.BatchNorm2d(channels, affine=False))
+    layer.init_weights()
+    assert layer.norm_queries.weight is None
+    assert layer(_input((2, 6, 4, 4), dtype=torch.float32)).shape == (2, 8, 4, 4)
+
+
+def test_r_equal_to_one_is_a_valid_scope_and_equals_paper_einsum():
+    layer = _make(r=1).eval()
+    assert layer.position_embeddings.shape == (3, 1, 1, 1)
+    x = _input((2, 6, 4, 5))
+    torch.testing.assert_close(layer(x), _reference(layer, x))
+
+
+@pytest.mark.parametrize('size', [(1, 3), (3, 1)])
+def test_global_form_with_a_one_pixel_side_equals_paper_einsum(size):
+    layer = _make(r=None, size=size).train()
+    x = _input((2, 6, *size))
+    torch.testing.assert_close(layer(x), _reference(layer, x))
+
+
+@pytest.mark.parametrize('size', [(5, 8), (8, 5), (1, 4)])
+def test_global_form_embeddings_cover_exactly_the_relative_offsets_of_the_map(size):
+    # one embedding per offset (dy, dx) with |dy| < H and |dx| < W: nothing unreachable, so a
+    # checkpoint for size (H, W) has (2H - 1) x (2W - 1) embeddings per (k, u)
+    layer = LambdaLayer(8, 8, dim_k=4, heads=2, dim_u=3, r=None, size=size)
+    assert layer.position_embeddings.shape == (4, 3, 2 * size[0] - 1, 2 * size[1] - 1)
+
+
+@pytest.mark.parametrize('size, shown', [
+    ((4, ), r'\(4,\)'),
+    ((4, 4, 4), r'\(4, 4, 4\)'),
+    ((0, 4), r'\(0, 4\)'),
+    ((4, -2), r'\(4, -2\)'),
+    ((4.0, 4), r'\(4.0, 4\)'),
+])
+def test_global_form_rejects_a_size_that_is_not_two_positive_ints(size, shown):
+    with pytest.raises(ValueError, match=rf'size \({shown}\) must be \(H, W\), two positive ints'):
+        LambdaLayer(8, 8, r=None, size=size)
+
+
+@pytest.mark.parametrize('r', [0, -1, -3, 2, 3.0, True])
+def test_r_must_be_an_odd_positive_int(r):
+    with pytest.raises(ValueError, match=rf'r \({r!r}\) must be an odd positive int'):
+        LambdaLayer(8, 8, r=r)
+
+
+@pytest.mark.parametrize('name', ['in_channels', 'out_channels', 'dim_k', 'heads', 'dim_u'])
+@pytest.mark.parametrize('value', [0, -2, 2.0, True])
+def test_sizes_must_be_positive_ints(name, value):
+    arguments = dict(in_channels=8, out_channels=8, r=3)
+    arguments[name] = value
+    with pytest.raises(ValueError, match=rf'{name} \({value!r}\) must be a positive int'):
+        LambdaLayer(**arguments)
+
+
+def test_a_norm_layer_that_is_not_a_factory_raises_a_clear_error():
+    with pytest.raises(TypeError, match=r"norm_layer \(\{'type': 'BN'\}\) must be a callable"):
+        LambdaLayer(8, 8, r=3, norm_layer=dict(type='BN'))
+
+
+def test_an_empty_batch_gives_an_empty_output():
+    layer = _make(r=3).eval()
+    assert layer(_input((0, 6, 5, 4))).shape == (0, 8, 5, 4)
+
+
+def test_maps_smaller_than_r_cost_what_the_map_needs():
+    # A 3x3 map reaches offsets -2..2: with the embeddings cropped to them, r=23 costs exactly
+    # what r=5 costs (counted FLOPs, no timing), not a 23x23 (or any wider) convolution.
+    from torch.utils.flop_counter import FlopCounterMode
+
+    x = _input((1, 6, 3, 3), dtype=torch.float32)
+    flops = {}
+    for r in (5, 23):
+        layer = _make(r=r, dtype=torch.float32).eval()
+        with torch.no_grad(), FlopCounterMode(display=False) as counter:
+            layer(x)
+        flops[r] = counter.get_total_flops()
+    assert flops[23] == flops[5]
+
+
+@pytest.mark.parametrize('batch, dim_k, dim_v, pixels', [
+    (1, 4, 8, 25),  # everything fits: one slice
+    (2, 16, 64, 56 * 56),  # 5 value channels fit: 13 slices
+    (2, 16, 10, 125 * 50),  # 2.6 channels fit: slices of 2, not 3
+    (8, 16, 64, 64 * 64),  # exactly one channel fits
+    (16, 16, 64, 64 * 64),  # not even one channel fits: one channel per slice anyway
+    (0, 16, 64, 100),  # an empty batch: one slice
+])
+def test_value_chunks_are_the_fewest_slices_whose_lambdas_fit_the_budget(
+        batch, dim_k, dim_v, pixels):
+    budget = lambda_module._LAMBDA_CHUNK_ELEMENTS
+    chunks = lambda_module._value_chunks(batch, dim_k, dim_v, pixels)
+    # a partition of range(dim_v) into non-empty consecutive slices
+    assert chunks[0][0] == 0 and chunks[-1][1] == dim_v
+    assert all(end == next_start for (_, end), (next_start, _) in zip(chunks, chunks[1:]))
+    assert all(end > start for start, end in chunks)
+    per_value = batch * dim_k * pixels  # lambda elements per value channel
+    fits = max(1, budget // per_value) if per_value else dim_v  # channels per slice
+    assert max(end - start for start, end in chunks) <= fits
+    assert len(chunks) == -(-dim_v // fits)
+
+
+def test_fft_sizes_are_the_smallest_products_of_2_3_and_5_not_below_the_size():
+    smooth = sorted({2**a * 3**b * 5**c for a in range(11) for b in range(7) for c in range(5)})
+    for size in range(1, 400):
+        expected = next(n for n in smooth if n >= size)
+        assert lambda_module._fft_friendly(size) == expected, size

@@ -13,6 +13,7 @@ from torch import nn
 from mmattn.layers import (ConvBN, ExternalAttention, LeViTBlock, LeViTShrinkBlock, LeViTStem,
                            LinearBN, MultiHeadExternalAttention, Reparameterizable, XVolution,
                            bn_scale_shift, foldable_norm, switch_to_deploy)
+from mmattn.layers.reparam import fuse_conv_bn, fuse_linear_bn
 
 
 def _randomise_norms(module: nn.Module, seed: int = 0) -> nn.Module:
@@ -148,3 +149,71 @@ def test_bn_scale_shift_is_the_eval_mode_batch_norm():
     x = torch.randn(2, 3, 4, 4)
     scale, shift = bn_scale_shift(bn)
     torch.testing.assert_close(x * scale[:, None, None] + shift[:, None, None], bn(x))
+
+
+@pytest.mark.parametrize('padding_mode', ['zeros', 'reflect', 'circular'])
+def test_fuse_conv_bn_equals_the_conv_then_the_eval_batch_norm(padding_mode):
+    # a conv with a bias, stride, dilation, groups and a non-zero padding mode: every one of
+    # them must survive the fold
+    torch.manual_seed(0)
+    conv = nn.Conv2d(4, 6, 3, stride=2, padding=2, dilation=2, groups=2, bias=True,
+                     padding_mode=padding_mode)
+    bn = _randomise_norms(nn.BatchNorm2d(6)).eval()
+    x = torch.randn(2, 4, 9, 8)
+    state = {k: v.clone() for k, v in [*conv.state_dict().items(), *bn.state_dict().items()]}
+    fused = fuse_conv_bn(conv, bn)
+    assert fused is not conv and fused.padding_mode == padding_mode
+    with torch.no_grad():
+        torch.testing.assert_close(fused(x), bn(conv(x)), rtol=1e-5, atol=1e-5)
+    # the inputs are left untouched
+    after = {k: v for k, v in [*conv.state_dict().items(), *bn.state_dict().items()]}
+    assert all(torch.equal(v, after[k]) for k, v in state.items())
+
+
+@pytest.mark.parametrize('bias', [True, False])
+def test_fuse_linear_bn_equals_the_linear_then_the_eval_batch_norm(bias):
+    torch.manual_seed(0)
+    linear = nn.Linear(5, 7, bias=bias)
+    bn = _randomise_norms(nn.BatchNorm1d(7)).eval()
+    x = torch.randn(3, 5)
+    fused = fuse_linear_bn(linear, bn)
+    assert fused is not linear and fused.bias is not None
+    with torch.no_grad():
+        torch.testing.assert_close(fused(x), bn(linear(x)), rtol=1e-5, atol=1e-5)
+
+
+class _Scaled(Reparameterizable):
+    """A minimal operator of the contract; it leaves ``deploy`` to the base class."""
+
+    def __init__(self):
+        super().__init__()
+        self.scale = nn.Parameter(torch.ones(1))
+        self.conversions = 0
+
+    def forward(self, x):
+        return x * self.scale
+
+    def _convert_to_deploy(self):
+        self.conversions += 1
+
+
+def test_a_new_operator_starts_in_its_training_form_and_converts_once():
+    module = _Scaled()
+    assert module.deploy is False
+    module.eval().switch_to_deploy()
+    module.switch_to_deploy()
+    assert module.deploy is True and module.conversions == 1
+
+
+def test_an_operator_without_a_conversion_refuses_to_switch():
+    module = Reparameterizable().eval()
+    with pytest.raises(NotImplementedError):
+        module.switch_to_deploy()
+    assert module.deploy is False
+
+
+def test_switch_to_deploy_of_a_model_returns_the_model():
+    container = nn.Sequential(_Scaled(), nn.ReLU()).eval()
+    assert switch_to_deploy(container) is container and container[0].deploy
+    operator = _Scaled().eval()
+    assert switch_to_deploy(operator) is operator and operator.deploy
