@@ -40,7 +40,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .reparam import Reparameterizable, bn_scale_shift, fuse_conv_bn, fuse_linear_bn
+from .reparam import Reparameterizable, fuse_conv_bn, fuse_linear_bn
 
 __all__ = [
     'ConvBN', 'LinearBN', 'DropPath', 'LeViTStem', 'LeViTAttention', 'LeViTShrinkAttention',
@@ -81,10 +81,8 @@ class _FoldablePair(Reparameterizable):
         layer = getattr(self, self._layer)
         return layer if self.bn is None else self._fold(layer, self.bn)
 
-    def _check_deployable(self) -> None:
-        bn_scale_shift(self.bn)  # raises TypeError for a norm that cannot fold
-
     def _convert_to_deploy(self) -> None:
+        # fuse() raises TypeError for a norm that cannot fold before anything is replaced
         setattr(self, self._layer, self.fuse())
         self.bn = None
 

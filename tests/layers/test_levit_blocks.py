@@ -129,9 +129,24 @@ def test_offset_index_reproduces_the_official_first_seen_offset_numbering():
         assert torch.equal(offset_index((sub, sub), (resolution, resolution), stride), official)
 
 
-def test_offset_index_rejects_queries_outside_the_key_grid():
+def test_offset_index_defaults_to_stride_1():
+    assert torch.equal(offset_index((3, 5), (3, 5)), offset_index((3, 5), (3, 5), 1))
+
+
+@pytest.mark.parametrize('query_hw', [(4, 4), (3, 1), (1, 3)])
+def test_offset_index_rejects_queries_outside_the_key_grid_on_either_axis(query_hw):
+    # at stride 2 the last query of 3 sits at key 4: outside a grid of 4 (keys 0..3)
     with pytest.raises(ValueError, match='outside the key grid'):
-        offset_index((4, 4), (5, 5), 2)
+        offset_index(query_hw, (4, 4), 2)
+
+
+def test_offset_index_accepts_the_last_query_on_the_last_key():
+    assert offset_index((3, 3), (5, 5), 2).shape == (9, 25)
+
+
+def test_offset_index_is_built_on_the_requested_device():
+    # the meta device stands for an accelerator: every intermediate must be created there
+    assert offset_index((2, 3), (3, 5), 2, device=torch.device('meta')).device.type == 'meta'
 
 
 def test_bias_table_resize_is_the_identity_at_the_pretraining_grid():
@@ -340,8 +355,27 @@ def test_train_and_eval_switches_clear_the_bias_cache():
         attn.attention_bias((3, 3), (3, 3))
     assert attn._bias_cache
     attn.train()
-    assert not attn._bias_cache
+    assert attn.training and not attn._bias_cache
     attn.eval()
+    assert not attn.training and not attn._bias_cache
+
+
+def test_load_state_dict_to_and_clear_bias_cache_empty_the_bias_cache():
+    attn = _randomise(LeViTAttention(8, 4, 2, pretrain_hw=3)).eval()
+
+    def fill():
+        with torch.no_grad():
+            attn.attention_bias((3, 3), (3, 3))
+        assert attn._bias_cache
+
+    fill()
+    attn.load_state_dict(attn.state_dict())
+    assert not attn._bias_cache
+    fill()
+    assert attn.to(torch.float64) is attn
+    assert attn.attention_biases.dtype == torch.float64 and not attn._bias_cache
+    fill()
+    attn.clear_bias_cache()
     assert not attn._bias_cache
 
 
@@ -486,3 +520,156 @@ def test_a_deep_copy_starts_with_an_empty_bias_cache():
     clone = copy.deepcopy(attn)
     assert attn._bias_cache and not clone._bias_cache
     torch.testing.assert_close(clone.attention_biases, attn.attention_biases)
+
+
+def _offset_norm(norm_type):
+    """A norm factory whose norms do not start at weight 1, bias 0 (as a custom norm may)."""
+    def build(channels: int) -> nn.Module:
+        norm = norm_type(channels)
+        nn.init.constant_(norm.weight, 0.5)
+        nn.init.constant_(norm.bias, 1.0)
+        return norm
+    return build
+
+
+def test_pairs_initialise_their_norm_to_the_given_weight_default_1_and_a_zero_bias():
+    pairs = {1.0: [ConvBN(3, 4, norm_layer=_offset_norm(nn.BatchNorm2d)),
+                   LinearBN(3, 4, norm_layer=_offset_norm(nn.BatchNorm1d))],
+             0.0: [ConvBN(3, 4, bn_weight_init=0., norm_layer=_offset_norm(nn.BatchNorm2d)),
+                   LinearBN(3, 4, bn_weight_init=0., norm_layer=_offset_norm(nn.BatchNorm1d))]}
+    for weight, built in pairs.items():
+        for pair in built:
+            assert torch.equal(pair.bn.weight, torch.full((4, ), weight)), type(pair).__name__
+            assert torch.equal(pair.bn.bias, torch.zeros(4)), type(pair).__name__
+
+
+def test_conv_bn_defaults_to_a_pointwise_conv_without_bias():
+    pair = _randomise(ConvBN(3, 5)).eval()
+    assert sorted(pair.state_dict()) == ['bn.bias', 'bn.num_batches_tracked', 'bn.running_mean',
+                                         'bn.running_var', 'bn.weight', 'conv.weight']
+    x = torch.randn(2, 3, 6, 7)
+    bn = pair.bn
+    y = torch.einsum('bihw,oi->bohw', x, pair.conv.weight[:, :, 0, 0])
+    shape = (1, -1, 1, 1)
+    expected = ((y - bn.running_mean.view(shape)) / torch.sqrt(bn.running_var + bn.eps).view(shape)
+                * bn.weight.view(shape) + bn.bias.view(shape))
+    with torch.no_grad():
+        torch.testing.assert_close(pair(x), expected, rtol=1e-5, atol=1e-5)
+
+
+def test_linear_bn_has_no_linear_bias_in_the_training_form():
+    assert sorted(LinearBN(3, 5).state_dict()) == [
+        'bn.bias', 'bn.num_batches_tracked', 'bn.running_mean', 'bn.running_var', 'bn.weight',
+        'linear.weight']
+
+
+@pytest.mark.parametrize('pair', [lambda: ConvBN(3, 5, deploy=True),
+                                  lambda: LinearBN(3, 5, deploy=True)])
+def test_pairs_built_with_deploy_are_folded_and_switching_them_is_a_no_op(pair):
+    pair = pair().eval()
+    layer = pair.fuse()
+    assert pair.deploy and pair.bn is None and layer.bias is not None
+    pair.switch_to_deploy()
+    assert pair.fuse() is layer and pair.bn is None
+
+
+def test_drop_path_rejects_rates_outside_0_to_1():
+    for rate in [1.0, -0.1]:
+        with pytest.raises(ValueError, match=rf'drop_prob \({rate}\) must be in \[0, 1\)'):
+            DropPath(rate)
+
+
+def test_drop_path_at_its_default_rate_0_returns_its_input_and_draws_no_random_numbers():
+    drop = DropPath().train()
+    x = torch.randn(4, 3, 2)
+    state = torch.get_rng_state()
+    assert drop(x) is x
+    assert torch.equal(torch.get_rng_state(), state)
+
+
+def test_stem_defaults_to_rgb_in_256_out_with_hardswish_between_the_four_convs_only():
+    stem = LeViTStem()
+    assert stem.conv1.conv.in_channels == 3
+    assert stem.out_channels == [32, 64, 128, 256]
+    assert [name for name, _ in stem.named_children()] == [
+        'conv1', 'act1', 'conv2', 'act2', 'conv3', 'act3', 'conv4']
+    assert all(isinstance(getattr(stem, f'act{i}'), nn.Hardswish) for i in (1, 2, 3))
+
+
+def test_both_attention_kernels_apply_the_given_scale(attention_kernel):
+    gen = torch.Generator().manual_seed(4)
+    q, k = torch.randn(2, 3, 5, 4, generator=gen), torch.randn(2, 3, 7, 4, generator=gen)
+    v, bias = torch.randn(2, 3, 7, 6, generator=gen), torch.randn(3, 5, 7, generator=gen)
+    # 0.3, not 1 / sqrt(4): a kernel that falls back to its default scale is caught
+    logits = torch.einsum('bhnd,bhmd->bhnm', q, k) * 0.3 + bias
+    expected = torch.einsum('bhnm,bhmd->bhnd', logits.softmax(-1), v)
+    torch.testing.assert_close(levit_blocks._biased_attention(q, k, v, bias, 0.3), expected,
+                               rtol=1e-5, atol=1e-5)
+
+
+def test_cpu_attention_takes_the_fused_kernel_from_2048_x_1024_query_key_pairs(monkeypatch):
+    fused_calls = []
+
+    def fused(q, k, v, attn_mask, scale):
+        fused_calls.append(q.shape[-2] * k.shape[-2])
+        return torch.zeros(*q.shape[:-1], v.shape[-1])
+
+    monkeypatch.setattr(levit_blocks.F, 'scaled_dot_product_attention', fused)
+    for keys in [1023, 1024]:  # 2048 queries, one head, D = 1: the pairs decide alone
+        q, k, v = torch.zeros(1, 1, 2048, 1), torch.zeros(1, 1, keys, 1), torch.zeros(1, 1, keys, 1)
+        levit_blocks._biased_attention(q, k, v, torch.zeros(1, 2048, keys), 1.0)
+    assert fused_calls == [2048 * 1024]
+
+
+@pytest.mark.parametrize('attention, args', [(LeViTAttention, (8, 4, 2)),
+                                             (LeViTShrinkAttention, (8, 12, 4, 2))])
+def test_attentions_reject_an_unknown_bias_interpolation(attention, args):
+    with pytest.raises(ValueError, match=r"bias_interpolation \('area'\) must be one of"):
+        attention(*args, bias_interpolation='area')
+
+
+def test_a_rectangular_pretraining_grid_stores_and_uses_a_table_of_that_grid():
+    attn = _randomise(LeViTAttention(16, 4, 2, pretrain_hw=[3, 4])).eval()
+    assert attn.pretrain_hw == (3, 4) and attn.attention_biases.shape == (2, 12)
+    with torch.no_grad():  # at the pretraining grid the table is used as stored
+        torch.testing.assert_close(attn.attention_bias((3, 4), (3, 4)),
+                                   _loop_bias(attn.attention_biases, (3, 4), (3, 4), 1))
+
+
+def test_block_defaults_are_the_papers_ratios_and_the_14x14_table():
+    # LeViT at 224: 14 x 14 tokens; attention value dim 2D, shrink 4D; MLP hidden 2C [paper]
+    attn = LeViTAttention(16, 4, 2)
+    shrink = LeViTShrinkAttention(16, 24, 4, 4)
+    block = LeViTBlock(16, 4, 2)
+    shrink_block = LeViTShrinkBlock(16, 24, 4)
+    for module in [attn, shrink, block.attn, shrink_block.attn]:
+        assert module.pretrain_hw == (14, 14)
+        assert module.attention_biases.shape[1] == 196
+    assert attn.value_dim == block.attn.value_dim == 8
+    assert shrink.value_dim == shrink_block.attn.value_dim == 16 and shrink.stride == 2
+    assert shrink_block.attn.num_heads == 4  # in_dim // key_dim
+    assert LeViTMlp(16).fc1.linear.out_features == block.mlp.fc1.linear.out_features == 32
+    assert shrink_block.mlp.fc1.linear.out_features == 48
+    assert block.drop_path.drop_prob == shrink_block.drop_path.drop_prob == 0.
+
+
+def test_block_adds_its_attention_then_its_mlp_to_the_input():
+    block = _randomise(LeViTBlock(16, 4, 2, pretrain_hw=3)).eval()
+    x = torch.randn(2, 12, 16)
+    with torch.no_grad():
+        attended = x + block.attn(x, (3, 4))
+        expected = attended + block.mlp(attended)
+        out, hw = block(x, (3, 4))
+    assert hw == (3, 4)
+    torch.testing.assert_close(out, expected)
+
+
+def test_shrink_block_adds_its_mlp_to_the_shrink_attention_output():
+    block = _randomise(LeViTShrinkBlock(16, 24, key_dim=4, pretrain_hw=4)).eval()
+    x = torch.randn(2, 20, 16)
+    with torch.no_grad():
+        attended, attended_hw = block.attn(x, (4, 5))
+        expected = attended + block.mlp(attended)
+        out, hw = block(x, (4, 5))
+    assert hw == attended_hw == (2, 3)
+    torch.testing.assert_close(out, expected)

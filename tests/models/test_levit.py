@@ -22,6 +22,33 @@ def _tiny(**kwargs) -> LeViT:
     return LeViT(arch, **kwargs)
 
 
+# LeViT paper, Table 2 (and the official `specification`): widths C, key dim D, heads N, depths
+_PAPER_ARCHS = {
+    '128s': ([128, 256, 384], 16, [4, 6, 8], [2, 3, 4]),
+    '128': ([128, 256, 384], 16, [4, 8, 12], [4, 4, 4]),
+    '192': ([192, 288, 384], 32, [3, 5, 6], [4, 4, 4]),
+    '256': ([256, 384, 512], 32, [4, 6, 8], [4, 4, 4]),
+    '384': ([384, 512, 768], 32, [6, 9, 12], [4, 4, 4]),
+}
+
+
+@pytest.mark.parametrize('arch', sorted(_PAPER_ARCHS))
+def test_each_arch_builds_the_papers_widths_key_dim_heads_and_depths(arch):
+    widths, key_dim, heads, depths = _PAPER_ARCHS[arch]
+    model = LeViT(arch)
+    assert model.stem.conv4.conv.out_channels == widths[0]
+    for i, stage in enumerate(model.stages):
+        blocks = list(stage)[1:] if i > 0 else list(stage)  # a shrink block opens stages 2, 3
+        assert len(blocks) == depths[i], (arch, i)
+        for block in blocks:
+            assert (block.attn.num_heads, block.attn.key_dim) == (heads[i], key_dim), (arch, i)
+            assert block.mlp.fc2.linear.out_features == widths[i], (arch, i)
+        if i > 0:
+            shrink = stage[0].attn
+            assert (shrink.num_heads, shrink.key_dim) == (widths[i - 1] // key_dim, key_dim)
+            assert shrink.proj.linear.out_features == widths[i], (arch, i)
+
+
 @pytest.mark.parametrize('arch', sorted(_PAPER_PARAMS_M))
 def test_each_arch_has_the_paper_parameter_count(arch):
     model = LeViT(arch)
@@ -41,9 +68,38 @@ def test_an_unknown_arch_name_lists_the_known_ones():
         LeViT('512')
 
 
+def test_an_arch_that_is_neither_a_name_nor_a_dict_is_rejected_naming_its_type():
+    with pytest.raises(TypeError, match='got int'):
+        LeViT(256)
+
+
+def test_a_dict_arch_needs_one_entry_per_stage_in_each_list():
+    arch = dict(embed_dims=[32, 48], key_dim=8, num_heads=[2, 3, 4], depths=[1, 1])
+    with pytest.raises(ValueError, match="one entry per stage.*'num_heads': 3"):
+        LeViT(arch)
+
+
 def test_out_of_range_out_indices_are_rejected():
     with pytest.raises(ValueError, match=r'out_indices entry \(5\)'):
         _tiny(out_indices=(2, 5))
+
+
+def test_the_most_negative_out_index_is_the_first_level():
+    assert _tiny(out_indices=-5).out_indices == [0]
+
+
+@pytest.mark.parametrize('out_indices', [(2, 2), (2, -3), ()])
+def test_repeated_or_empty_out_indices_are_rejected(out_indices):
+    with pytest.raises(ValueError, match='must be distinct and non-empty'):
+        _tiny(out_indices=out_indices)
+
+
+def test_bias_tables_are_stored_at_the_14_7_4_token_grids_of_224_pretraining():
+    model = _tiny()  # widths 32 / 48 / 64, key dim 8, heads 2 / 3 / 4
+    tables = [[tuple(block.attn.attention_biases.shape) for block in stage]
+              for stage in model.stages]
+    assert tables == [[(2, 14 * 14)], [(32 // 8, 14 * 14), (3, 7 * 7)],
+                      [(48 // 8, 7 * 7), (4, 4 * 4)]]
 
 
 def test_a_non_square_size_not_a_multiple_of_16_gives_ceil_shapes_at_every_level():
@@ -54,6 +110,23 @@ def test_a_non_square_size_not_a_multiple_of_16_gives_ceil_shapes_at_every_level
                 for c, s in zip([8, 16, 32, 48, 64], [4, 8, 16, 32, 64])]
     assert [tuple(o.shape) for o in outs] == expected
     assert model.out_channels == [8, 16, 32, 48, 64]
+    assert all(type(channels) is int for channels in model.out_channels)  # necks build convs
+
+
+def test_each_sample_of_a_batch_gets_the_features_it_gets_alone():
+    model = _randomise(_tiny(out_indices=(0, 1, 2, 3, 4))).eval()
+    x = torch.randn(2, 3, 48, 80)
+    with torch.no_grad():
+        batched, alone = model(x), model(x[1:])
+    for level, (both, one) in enumerate(zip(batched, alone)):
+        torch.testing.assert_close(both[1:], one, rtol=1e-5, atol=1e-5, msg=f'level {level}')
+
+
+def test_stages_after_the_last_requested_level_do_not_run():
+    model = _tiny(out_indices=(1, 2)).train()
+    model(torch.randn(2, 3, 64, 64))
+    runs = [stage[0].mlp.fc1.bn.num_batches_tracked.item() for stage in model.stages]
+    assert runs == [1, 0, 0]  # BN statistics of skipped stages stay untouched
 
 
 def test_outputs_follow_the_order_of_out_indices_with_negative_indices():
@@ -153,6 +226,57 @@ def test_bias_interpolation_reaches_every_attention_of_the_backbone(mode):
 
 def test_the_default_bias_interpolation_is_bicubic():
     assert LeViT('128s').stages[0][0].attn.bias_interpolation == 'bicubic'
+
+
+def test_deploy_true_builds_the_switched_form_and_loads_its_checkpoint_strictly():
+    trained = _randomise(_tiny()).eval()
+    x = torch.randn(1, 3, 48, 64)
+    with torch.no_grad():
+        switch_to_deploy(trained)
+        expected = trained(x)
+    deployed = _tiny(deploy=True).eval()
+    assert deployed.deploy
+    assert not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in deployed.modules())
+    deployed.load_state_dict(trained.state_dict(), strict=True)
+    with torch.no_grad():
+        for ours, theirs in zip(deployed(x), expected):
+            torch.testing.assert_close(ours, theirs)
+
+
+def _trainable(module: nn.Module) -> bool:
+    """Whether every parameter of ``module`` trains and every sub-module is in training mode."""
+    return (all(p.requires_grad for p in module.parameters())
+            and all(m.training for m in module.modules()))
+
+
+def _frozen(module: nn.Module) -> bool:
+    return (not any(p.requires_grad for p in module.parameters())
+            and not any(m.training for m in module.modules()))
+
+
+def test_frozen_stages_are_frozen_from_construction_on():
+    model = _tiny(frozen_stages=1)
+    assert not any(p.requires_grad for p in model.stem.parameters())
+    assert not any(p.requires_grad for p in model.stages[0].parameters())
+    assert all(p.requires_grad for p in model.stages[1].parameters())
+
+
+@pytest.mark.parametrize('frozen_stages', [-1, 0, 1, 2])
+def test_frozen_stages_stay_in_eval_and_without_grad_after_train(frozen_stages):
+    # -1 freezes nothing, 0 the stem, k the stem and the first k stages
+    model = _tiny(frozen_stages=frozen_stages).train()
+    parts = [model.stem] + list(model.stages)
+    for i, part in enumerate(parts):
+        expected = _frozen if i <= frozen_stages else _trainable
+        assert expected(part), (frozen_stages, i)
+
+
+def test_norm_eval_is_off_by_default_and_puts_only_the_batchnorms_in_eval():
+    assert _trainable(_tiny().train())
+    model = _tiny(norm_eval=True, drop_path_rate=0.1).train()
+    for module in model.modules():
+        is_bn = isinstance(module, nn.modules.batchnorm._BatchNorm)
+        assert module.training != is_bn, type(module).__name__
 
 
 def test_frozen_stages_and_norm_eval_hold_in_training_mode():
