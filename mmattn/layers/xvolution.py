@@ -325,13 +325,10 @@ class XVolution(Reparameterizable):
 
     # ------------------------------------------------------------------ deploy
 
-    def _check_deployable(self) -> None:
-        for norm in (self.conv_norm, self.attention_norm):
-            if norm is not None:
-                bn_scale_shift(norm)  # raises TypeError for a norm that cannot fold
-
     def _convert_to_deploy(self) -> None:
         """Fold both BNs, merge the static conv branch into one kxk conv, keep the dynamic part."""
+        # Both folds (each raises TypeError for a norm that cannot fold) come before the first
+        # change to the module, so a refused conversion leaves the training form intact.
         attention_scale, attention_shift = bn_scale_shift(self.attention_norm)
         conv = (fuse_conv_bn(self.conv, self.conv_norm) if self.conv_norm is not None else
                 _with_bias(self.conv))

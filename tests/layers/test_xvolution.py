@@ -130,6 +130,8 @@ PSSA_SETTINGS = [
     dict(product='sum', normalize='none', heads=2),
     dict(product='sum', normalize='softmax', heads=2),
     dict(product='channel', normalize='none', directions=4, shifts=(1, 2)),
+    # explicit shifts of several lengths: the zero padding must cover the longest one
+    dict(product='channel', normalize='sigmoid', directions=4, shifts=(1, 2)),
 ]
 
 
@@ -151,9 +153,10 @@ def test_sa_equals_brute_force_global_attention(stride, heads):
         torch.testing.assert_close(module(x), _reference_forward(module, x), rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.parametrize('stride', [1, 2])  # stride 1: nothing to pool, as 'subsample'
 @pytest.mark.parametrize('attention', ['sa', 'pssa'])
-def test_avgpool_stride_mode_pools_the_full_resolution_response(attention):
-    module = _make(attention=attention, stride=2, stride_mode='avgpool', dilation=2)
+def test_avgpool_stride_mode_pools_the_full_resolution_response(attention, stride):
+    module = _make(attention=attention, stride=stride, stride_mode='avgpool', dilation=2)
     x = _input((1, 4, 9, 7))
     with torch.no_grad():
         torch.testing.assert_close(module(x), _reference_forward(module, x), rtol=1e-4, atol=1e-4)
@@ -324,6 +327,24 @@ def test_default_shift_length_follows_the_dilation_and_directions_set_the_offset
     assert len(_make(directions=8, shifts=(1, 3)).offsets) == 16
 
 
+def test_four_directions_are_up_down_left_right_in_the_order_of_the_eight():
+    # offset_weight[i] belongs to offsets[i]: the order is the checkpoint layout
+    assert _make(directions=4).offsets == [(-1, 0), (1, 0), (0, -1), (0, 1)]
+    assert _make(directions=4, shifts=(2, )).offsets == [(-2, 0), (2, 0), (0, -2), (0, 2)]
+    assert _make(directions=8).offsets[:4] == _make(directions=4).offsets
+
+
+def test_four_direction_pssa_reaches_the_axis_neighbours_and_not_the_diagonals():
+    module = _make(attention='pssa', directions=4, shifts=(2, ), normalize='softmax')
+    grad = _input_gradient_at_center(module)
+    reach = torch.zeros_like(grad, dtype=torch.bool)
+    reach[5:8, 5:8] = True  # the 3x3 conv
+    for dy, dx in ((-2, 0), (2, 0), (0, -2), (0, 2)):
+        assert grad[6 + dy, 6 + dx] > 0
+        reach[6 + dy, 6 + dx] = True
+    assert grad[~reach].abs().max() == 0  # (4, 4), (8, 8), ... : no diagonal at L=2
+
+
 def test_zero_init_attention_starts_as_the_conv_branch():
     module = XVolution(4, 6, zero_init_attention=True).train()
     x = _input()
@@ -373,6 +394,10 @@ def test_own_checkpoint_round_trips_without_remapping():
     (dict(normalize='l1'), r"normalize \('l1'\)"),
     (dict(stride_mode='max'), r"stride_mode \('max'\)"),
     (dict(heads=3), r'in_channels \(4\) must be divisible by heads \(3\)'),
+    (dict(heads=0), r'in_channels \(4\) must be divisible by heads \(0\)'),
+    (dict(stride=0), r'stride \(0\) must be >= 1'),
+    (dict(kernel_size=(3, 5)), r'kernel_size \(\(3, 5\)\) must be an int or a square pair'),
+    (dict(stride=(2, 2, 2)), r'stride \(\(2, 2, 2\)\) must be an int or a square pair'),
     (dict(attention='sa', heads=2, qk_channels=5), r'qk_channels \(5\)'),
 ])
 def test_invalid_arguments_name_the_bad_value(kwargs, message):
@@ -431,3 +456,79 @@ def test_deploy_form_folds_each_branch_norm_with_its_own_eps(attention):
         torch.testing.assert_close(module(x), expected, rtol=1e-5, atol=1e-5)
         module.switch_to_deploy()
         torch.testing.assert_close(module(x), expected, rtol=1e-4, atol=1e-4)
+
+
+def test_square_pair_arguments_build_the_same_layer_as_ints():
+    # mmcv's build_conv_layer callers may pass (k, k) pairs, as to nn.Conv2d
+    torch.manual_seed(0)
+    pairs = XVolution(4, 6, kernel_size=(3, 3), stride=(2, 2), padding=[2, 2], dilation=(2, 2))
+    torch.manual_seed(0)
+    ints = XVolution(4, 6, kernel_size=3, stride=2, padding=2, dilation=2)
+    assert ((pairs.kernel_size, pairs.stride, pairs.padding, pairs.dilation, pairs.shifts)
+            == (3, 2, 2, 2, (2, )))
+    pairs.eval(), ints.eval()
+    x = _input()
+    with torch.no_grad():
+        torch.testing.assert_close(pairs(x), ints(x), rtol=0, atol=0)
+
+
+@pytest.mark.parametrize('attention, own', [
+    ('sa', ['key.weight', 'query.weight']),  # no key bias: it would cancel in the softmax
+    ('pssa', ['offset_weight']),
+])
+def test_state_dict_layout_of_the_training_form(attention, own):
+    bn = ['bias', 'num_batches_tracked', 'running_mean', 'running_var', 'weight']
+    expected = sorted([f'attention_norm.{name}' for name in bn] + ['conv.weight']
+                      + [f'conv_norm.{name}' for name in bn] + ['project.weight'] + own)
+    assert sorted(XVolution(4, 6, attention=attention).state_dict()) == expected
+
+
+def test_constructor_options_are_attributes_and_appear_in_the_repr():
+    pssa = XVolution(4, 6, directions=4, shifts=(1, 2))
+    assert (pssa.directions, pssa.shifts) == (4, (1, 2))
+    assert 'directions=4, shifts=(1, 2)' in repr(pssa)
+    sa = XVolution(4, 6, attention='sa', heads=2, qk_channels=6)
+    assert (sa.qk_channels, sa.query.out_channels, sa.key.out_channels) == (6, 6, 6)
+    assert XVolution(4, 6, attention='sa').qk_channels == 4  # None: in_channels
+
+
+def test_linear_pssa_runs_in_the_dtype_and_on_the_device_of_its_weights():
+    module = _make(attention='pssa')
+    x = _input()
+    with torch.no_grad():
+        expected = module(x).double()
+        module.double()
+        actual = module(x.double())
+    assert actual.dtype == torch.float64
+    torch.testing.assert_close(actual, expected, rtol=1e-5, atol=1e-5)
+    # the depthwise kernels are built where the offset weights live (meta stands in for a GPU)
+    kernels = module.to('meta')._neighbour_kernels()
+    assert all(k.device.type == 'meta' and k.dtype == torch.float64 for k in kernels)
+
+
+@pytest.mark.parametrize('which', ['conv_norm', 'attention_norm'])
+def test_a_norm_that_cannot_fold_is_refused_and_nothing_changes(which):
+    module = _make(attention='pssa')
+    setattr(module, which, nn.GroupNorm(2, 6).eval())
+    x = _input()
+    state = {k: v.clone() for k, v in module.state_dict().items()}
+    with torch.no_grad():
+        before = module(x)
+        with pytest.raises(TypeError, match='cannot fold GroupNorm'):
+            module.switch_to_deploy()
+        after = module(x)
+    assert not module.deploy and isinstance(getattr(module, which), nn.GroupNorm)
+    assert state.keys() == module.state_dict().keys()
+    assert all(torch.equal(v, module.state_dict()[k]) for k, v in state.items())
+    assert torch.equal(before, after)
+
+
+def test_loading_a_plain_conv_logs_the_new_weights_of_the_layer(caplog):
+    import logging
+    module = XVolution(4, 6, attention='sa', conv_norm=False)
+    with caplog.at_level(logging.INFO, logger='mmattn.layers.xvolution'):
+        module.load_state_dict(nn.Conv2d(4, 6, 3, padding=1).state_dict(), strict=False)
+    (record, ) = caplog.records
+    new = record.getMessage().split('new weights: ')[1].split(', ')
+    assert 'weight/bias' in record.getMessage()
+    assert sorted(new) == sorted(k for k in module.state_dict() if not k.startswith('conv.'))

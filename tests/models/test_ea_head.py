@@ -189,3 +189,24 @@ def test_switch_to_deploy_keeps_the_segmentor_logits():
         after = model(**data, mode='tensor')
     assert model.decode_head.ea.deploy
     torch.testing.assert_close(after, before, rtol=1e-4, atol=1e-4)
+
+
+def test_head_defaults_are_the_official_512_ea_channels_and_64_memory_units():
+    head = EAHead(in_channels=8, channels=4, num_classes=3)
+    assert (head.ea.channels, head.ea.num_memory) == (512, 64)
+    assert type(head.ea) is ExternalAttention  # one head, as the official segmentation code
+    assert head.in_conv.conv.out_channels == head.out_conv.conv.in_channels == 512
+
+
+def test_conv_cfg_and_act_cfg_reach_both_3x3_conv_modules():
+    from mmcv.cnn.bricks import Conv2dAdaptivePadding
+    head = _head(conv_cfg=dict(type='Conv2dAdaptivePadding'), act_cfg=dict(type='LeakyReLU'))
+    for conv_module in (head.in_conv, head.out_conv):
+        assert type(conv_module.conv) is Conv2dAdaptivePadding
+        assert isinstance(conv_module.activate, nn.LeakyReLU)
+
+
+@pytest.mark.parametrize('num_heads', [1, 3])
+def test_deploy_argument_builds_the_ea_block_in_its_deploy_form(num_heads):
+    assert _head(ea_channels=12, num_heads=num_heads, deploy=True).ea.deploy
+    assert not _head(ea_channels=12, num_heads=num_heads).ea.deploy

@@ -207,3 +207,39 @@ def test_deploy_argument_builds_the_ea_modules_in_their_deploy_form():
     model = EAResNet(**SMALL_RESNET, deploy=True)
     assert model.layer4.ea2.deploy and hasattr(model.layer4.ea2, 'fused_keys')
     assert not EAResNet(**SMALL_RESNET).layer4.ea2.deploy
+
+
+def test_plugin_defaults_are_the_papers_64_memory_units_and_one_head():
+    layer = ExternalAttentionPlugin(8)
+    assert (layer.num_memory, layer.num_heads) == (64, 1)
+    assert layer.memory_keys.weight.shape[0] == 64
+
+
+def test_checkpoints_of_the_current_layout_load_without_a_warning():
+    import warnings
+    source = EAResNet(**SMALL_RESNET)
+    model = EAResNet(**SMALL_RESNET)
+    with warnings.catch_warnings():
+        warnings.simplefilter('error')  # any DeprecationWarning fails the test
+        model.load_state_dict(source.state_dict(), strict=True)
+
+
+def test_old_layout_keys_are_renamed_under_the_backbone_prefix_of_a_detector():
+    source = EAResNet(**SMALL_RESNET)
+    with torch.no_grad():
+        source.layer4.ea2.memory_keys.weight.normal_()
+    detector = nn.Module()
+    detector.backbone = EAResNet(**SMALL_RESNET)
+    old_layout = {'backbone.' + key.replace('layer4.ea2.', 'layer4_ea2.'): value
+                  for key, value in source.state_dict().items()}
+    with pytest.warns(DeprecationWarning, match='backbone.layerN_eaK'):
+        detector.load_state_dict(old_layout, strict=True)
+    torch.testing.assert_close(detector.backbone.layer4.ea2.memory_keys.weight,
+                               source.layer4.ea2.memory_keys.weight)
+
+
+def test_an_unknown_top_level_key_of_a_checkpoint_is_reported_as_unexpected():
+    model = EAResNet(**SMALL_RESNET)
+    state = dict(model.state_dict(), **{'layer9.weight': torch.zeros(1)})
+    with pytest.raises(RuntimeError, match='Unexpected key.*layer9.weight'):
+        model.load_state_dict(state, strict=True)

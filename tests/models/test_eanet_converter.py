@@ -137,6 +137,9 @@ def test_module_prefix_and_missing_num_batches_tracked_are_accepted():
              if not k.endswith('num_batches_tracked')}
     converted = convert_eanet(state)
     assert converted['backbone.layer1.0.bn1.num_batches_tracked'] == 0
+    filled, buffer = (state_dict['backbone.layer1.0.bn1.num_batches_tracked']
+                      for state_dict in (converted, _pair()[1].state_dict()))
+    assert (filled.dtype, filled.shape) == (buffer.dtype, buffer.shape) == (torch.long, ())
     assert torch.equal(converted['decode_head.conv_seg.bias'], official.fc2.bias)
 
 
@@ -152,8 +155,9 @@ def test_a_missing_key_is_an_error_that_names_source_and_target():
     state = dict(official.state_dict())
     del state['extractor.7.2.conv2.weight']
     with pytest.raises(ValueError, match=r'backbone\.layer4\.2\.conv2\.weight \(from '
-                                       r'extractor\.7\.2\.conv2\.weight\)'):
+                                       r'extractor\.7\.2\.conv2\.weight\)') as error:
         convert_eanet(state)
+    assert 'convert it with depth' not in str(error.value)  # the stages are those of R101
 
 
 def test_a_checkpoint_of_another_depth_is_rejected():
@@ -162,14 +166,20 @@ def test_a_checkpoint_of_another_depth_is_rejected():
         convert_eanet(official.state_dict(), depth=101)
 
 
-def test_imagenet_resnet_converts_for_pretrained_without_its_classifier():
-    official, ours = _pair(depth=50)
+def _imagenet(official) -> dict:
+    """The official code's ImageNet ResNet (deep stem, classifier) with the weights of official."""
     prefix = ('conv1.', 'bn1.', 'layer1.', 'layer2.', 'layer3.', 'layer4.')
     names = dict(zip(prefix, ('extractor.0.', 'extractor.1.', 'extractor.4.', 'extractor.5.',
                               'extractor.6.', 'extractor.7.')))
     imagenet = {plain + key[len(theirs):]: value for key, value in official.state_dict().items()
                 for plain, theirs in names.items() if key.startswith(theirs)}
     imagenet.update({'fc.weight': torch.zeros(1000, 2048), 'fc.bias': torch.zeros(1000)})
+    return imagenet
+
+
+def test_imagenet_resnet_converts_for_pretrained_without_its_classifier():
+    official, ours = _pair(depth=50)
+    imagenet = _imagenet(official)
     converted = convert_resnet_deep_stem(imagenet, depth=50)
     assert set(converted) == set(ours.backbone.state_dict())
     with pytest.raises(ValueError, match='avgpool'):
@@ -182,6 +192,96 @@ def test_loader_reads_the_official_file_layout(tmp_path):
     torch.save({'net': official.state_dict(), 'step': 45000}, path)
     state, kind = load_eanet_checkpoint(str(path))
     assert kind == 'eanet' and set(state) == set(official.state_dict())
+    torch.save(_imagenet(official), tmp_path / 'resnet50.pth')
+    state, kind = load_eanet_checkpoint(str(tmp_path / 'resnet50.pth'))
+    assert kind == 'resnet' and 'conv1.0.weight' in state and 'fc.weight' in state
     torch.save({'something': torch.zeros(1)}, tmp_path / 'other.pth')
     with pytest.raises(ValueError, match='neither an official EANet'):
         load_eanet_checkpoint(str(tmp_path / 'other.pth'))
+
+
+def test_imagenet_resnet_converter_defaults_to_the_official_resnet_101():
+    official, ours = _pair()
+    assert set(convert_resnet_deep_stem(_imagenet(official))) == set(ours.backbone.state_dict())
+
+
+def test_converter_knows_the_resnet_stage_blocks_of_every_depth():
+    from mmseg.models.backbones import ResNetV1c
+
+    from mmattn.models.converters.eanet import STAGE_BLOCKS
+    assert STAGE_BLOCKS == {depth: ResNetV1c.arch_settings[depth][1] for depth in (50, 101, 152)}
+
+
+def test_a_depth_without_a_resnet_is_an_error_naming_it():
+    with pytest.raises(ValueError, match=r'depth must be one of \[50, 101, 152\], got 34'):
+        convert_eanet({}, depth=34)
+
+
+# ---- LogitSumTTAModel's options, on a recording stand-in for the segmentor ----------------------
+
+class _RecordingSegmentor(torch.nn.Module):
+    """``encode_decode`` = a fixed 3x3 conv (not flip-symmetric); records inputs and metas."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.conv = torch.nn.Conv2d(3, 2, 3, padding=1)
+        self.calls = []
+
+    def encode_decode(self, inputs, metas):
+        self.calls.append((tuple(inputs.shape[-2:]), metas))
+        return self.conv(inputs)
+
+    def test_step(self, data):  # BaseTTAModel requires it; LogitSumTTAModel does not call it
+        raise AssertionError('LogitSumTTAModel must not call the module\'s test_step')
+
+
+def _resize(x, size):
+    return torch.nn.functional.interpolate(x, size=size, mode='bilinear', align_corners=True)
+
+
+def test_tta_without_flip_or_padding_sums_the_logits_of_the_unflipped_scales():
+    segmentor = _RecordingSegmentor()
+    tta = LogitSumTTAModel(segmentor, scales=(0.5, 1.0), flip=False, pad_divisor=None)
+    x = torch.randn(1, 3, 9, 13, generator=torch.Generator().manual_seed(4))
+    with torch.no_grad():
+        actual = tta.aug_logits(x)
+        expected = sum(_resize(segmentor.conv(_resize(x, size)), (9, 13))
+                       for size in ((4, 6), (9, 13)))
+    torch.testing.assert_close(actual, expected)
+    assert [size for size, _ in segmentor.calls] == [(4, 6), (9, 13)]  # nothing padded
+
+
+def test_each_scaled_input_is_padded_to_8k_plus_1_and_its_metas_give_that_size():
+    segmentor = _RecordingSegmentor()
+    tta = LogitSumTTAModel(segmentor, scales=(0.5, 1.0), flip=False)
+    with torch.no_grad():
+        tta.aug_logits(torch.randn(2, 3, 9, 13))
+    assert [size for size, _ in segmentor.calls] == [(9, 9), (9, 17)]  # from (4, 6), (9, 13)
+    for size, metas in segmentor.calls:  # mmseg heads read pad_shape, or else img_shape
+        assert metas == [dict(img_shape=size, pad_shape=size)] * 2
+
+
+@pytest.mark.parametrize('kwargs, message', [
+    (dict(scales=()), r'scales must be positive numbers, got \(\)'),
+    (dict(scales=(1.0, 0.0)), r'scales must be positive numbers, got \(1.0, 0.0\)'),
+    (dict(scales=(1.0, -0.5)), 'scales must be positive numbers'),
+    (dict(scales=(1.0, '2')), 'scales must be positive numbers'),
+    (dict(pad_divisor=0), 'pad_divisor must be a positive int or None, got 0'),
+    (dict(pad_divisor=8.0), 'pad_divisor must be a positive int or None, got 8.0'),
+])
+def test_tta_model_rejects_bad_options_naming_the_value(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        LogitSumTTAModel(_RecordingSegmentor(), **kwargs)
+
+
+@pytest.mark.parametrize('kwargs', [dict(pad_divisor=None), dict(pad_divisor=1), dict(scales=(1, ))])
+def test_tta_model_accepts_no_padding_a_divisor_of_one_and_int_scales(kwargs):
+    tta = LogitSumTTAModel(_RecordingSegmentor(), **kwargs)
+    expected = dict(dict(pad_divisor=8, scales=(0.5, 0.75, 1.0, 1.25, 1.5, 1.75)), **kwargs)
+    assert (tta.pad_divisor, tta.scales) == (expected['pad_divisor'], expected['scales'])
+
+
+def test_tta_model_merges_in_test_step_not_in_merge_preds():
+    with pytest.raises(NotImplementedError, match='merges in test_step'):
+        LogitSumTTAModel(_RecordingSegmentor()).merge_preds([[SegDataSample()]])

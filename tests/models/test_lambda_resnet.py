@@ -11,6 +11,7 @@ from torch import nn
 import mmattn  # noqa: F401  (registers the models)
 from mmattn.layers import LambdaLayer
 from mmattn.models.backbones import LambdaResNet
+from mmattn.models.backbones.lambda_resnet import paper_hybrid_blocks
 
 SMALL = dict(depth=50, base_channels=16, stem_channels=16)  # ResNet-50 layout, 1/4 the width
 
@@ -48,6 +49,27 @@ def test_paper_hybrid_presets_put_lambda_layers_in_c4_and_every_c5_block(depth, 
     expected = [f'layer3.{i}.conv2' for i in c4_blocks] + [f'layer4.{i}.conv2' for i in range(3)]
     assert _lambda_names(model) == expected
     assert list(model.lambda_layers()) == expected
+
+
+@pytest.mark.parametrize('depth, stage_blocks, c4_blocks', [
+    (50, (3, 4, 6, 3), (5, )), (101, (3, 4, 23, 3), (7, 14, 22)),
+    (152, (3, 8, 36, 3), (5, 11, 17, 23, 29, 35))])
+def test_paper_hybrid_blocks_end_equal_segments_of_c4_with_non_negative_indices(
+        depth, stage_blocks, c4_blocks):
+    # count c4 layers at the end of equal segments: round(i * blocks / count) - 1, i = 1..count
+    assert paper_hybrid_blocks(depth, stage_blocks) == (None, None, c4_blocks, None)
+
+
+def test_paper_hybrid_blocks_of_a_depth_without_a_paper_hybrid_is_an_error():
+    with pytest.raises(ValueError, match=r'defined for depths \[50, 101, 152\], got depth 34'):
+        paper_hybrid_blocks(34, (3, 4, 6, 3))
+
+
+def test_all_preset_replaces_every_3x3_conv():
+    model = LambdaResNet(**SMALL, lambda_preset='all')
+    assert _lambda_names(model) == [f'layer{stage + 1}.{block}.conv2'
+                                    for stage, blocks in enumerate((3, 4, 6, 3))
+                                    for block in range(blocks)]
 
 
 def test_lambda_blocks_choose_blocks_within_chosen_stages():
@@ -150,6 +172,17 @@ def test_frozen_stages_freeze_the_lambda_layers_they_contain():
     assert not any(p.requires_grad for p in c4.parameters())
     assert not c4.norm_queries.training
     assert all(p.requires_grad for p in model.layer4[0].conv2.parameters())
+    # stage 4 (index 3) is after the frozen ones: its new norms learn statistics
+    for block in model.layer4:
+        assert block.conv2.norm_queries.training and block.conv2.norm_values.training
+        assert not block.bn2.training  # norm_eval still holds for the pretrained norms
+
+
+def test_frozen_stages_freeze_the_lambda_layers_at_construction_as_resnet_does():
+    model = LambdaResNet(**SMALL, frozen_stages=3)  # no train() call
+    assert not model.layer3[0].conv1.weight.requires_grad  # ResNet's own freeze
+    assert not any(p.requires_grad for p in model.layer3[5].conv2.parameters())
+    assert all(p.requires_grad for p in model.layer4[0].conv2.parameters())
 
 
 def test_lambda_norms_follow_norm_cfg_but_always_learn():
@@ -167,7 +200,11 @@ def test_init_weights_keeps_the_lambda_layers_own_init():
     keys = model.layer4[0].conv2.to_keys.weight  # in_channels 128 -> std 128 ** -0.5
     # ResNet's Kaiming (fan_out = 16 outputs) would give std (2 / 16) ** 0.5 = 0.35
     assert abs(keys.std().item() - 128**-0.5) < 0.02
-    assert model.layer4[0].conv1.weight.std() > 0  # ResNet's own init ran too
+    # ResNet's own init ran too: Kaiming fan_out (PyTorch's default would give 0.036 here)
+    conv = model.layer4[0].conv1.weight  # 256 -> 128, 1x1
+    assert abs(conv.std().item() - (2 / 128)**0.5) < 0.01
+    assert model.layer4[0].norm3.weight.abs().max() == 0  # zero_init_residual
+    assert model.is_init
 
 
 def _resnet_checkpoint(tmp_path, prefix='', with_classifier=True, edit=None):
@@ -213,6 +250,7 @@ def test_replaced_convs_are_listed_in_one_log_message(tmp_path):
     for name in model.lambda_layer_names:
         assert f'{name}.weight' in message
     assert 'fc.weight' in message and 'classifier' in message
+    assert 'lambda layers loaded' not in message  # none was in an ImageNet checkpoint
 
 
 def test_checkpoint_with_a_backbone_prefix_loads_with_prefix(tmp_path):
@@ -256,7 +294,73 @@ def test_a_lambda_resnet_checkpoint_loads_its_lambda_layers(tmp_path):
     (dict(SMALL, lambda_cfg=dict(stride=2)), "must not set 'stride'"),
     (dict(SMALL, lambda_preset='c5'), "lambda_preset \\('c5'\\) must be"),
     (dict(SMALL, lambda_stages=(False, ) * 4), 'no lambda layer was placed'),
+    (dict(SMALL, lambda_blocks=(None, None, (0, ), None)), 'lambda_blocks needs lambda_stages'),
+    (dict(SMALL, lambda_stages=(True, ) * 4, lambda_blocks=(None, None)),
+     r'lambda_blocks \(None, None\) needs one entry .* per stage \(4 stages\)'),
+    (dict(SMALL, num_stages=3, strides=(1, 2, 2), dilations=(1, 1, 1), out_indices=(0, 1, 2),
+          stage_with_dcn=(False, ) * 3), 'the paper hybrid needs 4 stages, got num_stages=3'),
+    (dict(SMALL, dcn=dict(type='DCN', deform_groups=1, fallback_on_stride=False),
+          stage_with_dcn=(False, False, False, True)),
+     'layer4.0 has both a DCN conv2 .* and a lambda layer'),
 ])
 def test_invalid_placements_raise_errors_naming_the_value(kwargs, message):
     with pytest.raises(ValueError, match=message):
         LambdaResNet(**kwargs)
+
+
+def test_is_initialised_after_loading_a_checkpoint(tmp_path):
+    path, _ = _resnet_checkpoint(tmp_path)
+    model, _, _ = _load(path)
+    assert model.is_init  # a host's init_weights() does not initialise the backbone again
+
+
+def test_other_init_cfgs_apply_and_the_checkpoint_wins_where_it_has_weights(tmp_path):
+    path, resnet_state = _resnet_checkpoint(tmp_path)
+    model = LambdaResNet(**SMALL, init_cfg=[dict(type='Pretrained', checkpoint=path),
+                                            dict(type='Constant', val=0.5, layer='_BatchNorm')])
+    with mock.patch('mmattn.models.backbones.lambda_resnet.print_log'):
+        model.init_weights()
+    for layer in model.lambda_layers().values():  # not in the checkpoint: the Constant init
+        assert torch.all(layer.norm_queries.weight == 0.5)
+    torch.testing.assert_close(model.layer1[0].bn1.weight, resnet_state['layer1.0.bn1.weight'])
+
+
+def test_the_checkpoint_is_read_once_by_the_lambda_aware_loader(tmp_path):
+    from mmengine.runner.checkpoint import CheckpointLoader
+    path, _ = _resnet_checkpoint(tmp_path)
+    with mock.patch.object(CheckpointLoader, 'load_checkpoint',
+                           wraps=CheckpointLoader.load_checkpoint) as read:
+        _load(path)
+    # mmengine's PretrainedInit would read it a second time, with its own (lenient) rules
+    assert read.call_count == 1
+
+
+@pytest.mark.parametrize('prefix', [None, 'backbone.'])
+def test_map_location_of_the_init_cfg_reaches_torch_load(tmp_path, prefix):
+    path, _ = _resnet_checkpoint(tmp_path, prefix=prefix or '')
+    locations = []
+
+    def map_location(storage, location):
+        locations.append(location)
+        return storage
+
+    extra = {} if prefix is None else dict(prefix=prefix)
+    _load(path, map_location=map_location, **extra)
+    assert locations and set(locations) == {'cpu'}
+
+
+def test_checkpoint_loading_messages_go_to_the_mmengine_logger(tmp_path):
+    import logging
+
+    from mmengine.logging import MMLogger
+    path, _ = _resnet_checkpoint(tmp_path)
+    records = []
+    handler = logging.Handler()
+    handler.emit = records.append
+    logger = MMLogger.get_current_instance()
+    logger.addHandler(handler)
+    try:
+        _load(path)
+    finally:
+        logger.removeHandler(handler)
+    assert any(r.getMessage().startswith('Loads checkpoint by ') for r in records)

@@ -193,3 +193,8 @@ def test_norm_cfg_in_the_dcn_config_reaches_every_stage_3_xvolution():
     norms = [block.conv2.attention_norm for block in model.layer3]
     assert len(norms) == 6
     assert {(norm.eps, norm.momentum) for norm in norms} == {(0.1, 0.3)}
+
+
+def test_registered_adapter_refuses_norm_cfg_none_naming_the_fix():
+    with pytest.raises(ValueError, match='norm_cfg must be a BatchNorm config .* got None'):
+        RegisteredXVolution(8, 8, 3, 1, 1, norm_cfg=None)
