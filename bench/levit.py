@@ -11,7 +11,8 @@ kernels our blocks choose between (the explicit ``softmax(q k^T + B) v`` product
 fused ``scaled_dot_product_attention``) at the token counts of a 224x224 and a 512x1024 input's
 first stage. Time as defined in ``bench/common.py`` (best of interleaved runs).
 
-timm is a test/benchmark peer only (imported behind mmattn.testing's torchvision stand-in).
+timm is a test/benchmark peer only (imported behind the tests' torchvision stand-in,
+``tests/torchvision_stub.py``).
 """
 import sys
 from pathlib import Path
@@ -36,10 +37,15 @@ def _fuse_timm(module: nn.Module) -> nn.Module:
 
 
 def bench_models(quick: bool, clock: str) -> str:
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / 'tests'))
+    from levit_oracle import randomise_levit_statistics, timm_behind_standin
+    with timm_behind_standin() as timm:
+        return _bench_models(timm, randomise_levit_statistics, quick, clock)
+
+
+def _bench_models(timm, randomise_levit_statistics, quick: bool, clock: str) -> str:
     from mmattn.models.backbones.levit import LeViT
     from mmattn.models.converters import convert_levit
-    from mmattn.testing import import_timm, randomise_levit_statistics
-    timm = import_timm()
     repeats, batch = (5, 4) if quick else (25, 16)
     torch.manual_seed(0)
     rows = []

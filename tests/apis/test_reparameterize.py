@@ -11,7 +11,7 @@ from mmengine.config import Config
 from conftest import REPO
 from mmattn.apis import (TensorForward, build_model, deploy_config, is_deploy_checkpoint,
                          reparameterize_checkpoint)
-from mmattn.testing import randomise_levit_statistics
+from levit_oracle import randomise_levit_statistics
 from mmattn.utils.config import drop_pretrained_init, replace_sync_bn
 
 

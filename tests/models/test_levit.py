@@ -8,7 +8,7 @@ from torch import nn
 
 from mmattn.models.backbones.levit import LeViT
 from mmattn.layers import switch_to_deploy
-from mmattn.testing import randomise_levit_statistics
+from levit_oracle import randomise_levit_statistics
 
 # LeViT paper, Table 2: parameters with the two classifier heads (BN + Linear to 1000 each)
 _PAPER_PARAMS_M = {'128s': 7.8, '128': 9.2, '192': 11.0, '256': 18.9, '384': 39.1}

@@ -2,7 +2,7 @@
 checkpoints reproduce their features in mmattn.
 
 timm is the oracle of the slow tests (random weights, no download); it imports behind the
-torchvision placeholder of ``mmattn.testing.torchvision_stub``. The quick tests need no timm:
+torchvision placeholder of ``tests/torchvision_stub.py``. The quick tests need no timm:
 they write a small mmattn LeViT's state dict in each source's key layout (mappings written here
 from timm's, the official and mmpretrain's ``levit.py``) and convert it back.
 """
@@ -14,16 +14,13 @@ import torch
 
 from mmattn.models import converters as converter
 from mmattn.models.backbones.levit import LeViT
-from mmattn.testing import randomise_levit_statistics, torchvision_stub as stub
+from levit_oracle import randomise_levit_statistics, timm_behind_standin
 
 
 @pytest.fixture(scope='module')
 def timm():
-    installed = stub.install()
-    import timm as timm_module
-    yield timm_module
-    if installed:
-        stub.uninstall()
+    with timm_behind_standin() as timm_module:
+        yield timm_module
 
 
 def _random_timm_levit(timm, name: str, seed: int = 0):

@@ -1,4 +1,4 @@
-"""Stand-in for ``torchvision`` so that timm (a test and benchmark oracle) imports on CPU machines.
+"""Stand-in for ``torchvision`` so that timm and mmpretrain import on CPU machines (tests only).
 
 timm imports a few torchvision names at import time (``FrozenBatchNorm2d`` for isinstance
 checks, transforms and datasets in ``timm.data``), none of which the LeViT oracle runs. The
@@ -10,13 +10,18 @@ depend on torchvision at all, so the tests install placeholders instead:
   read from them is a placeholder class whose attributes are placeholders too; calling one
   raises, so a test that really needs torchvision fails loudly instead of passing by accident.
 - :func:`uninstall` removes the placeholders again (modules that imported them keep theirs).
+- :func:`installed` is the two as a context manager: the tests that need the stand-in enter it
+  (a module-scoped fixture), and it is gone for every other test.
+
+It lives in ``tests/`` on purpose: the package never ships a fake torchvision.
 """
+import contextlib
 import importlib.abc
 import importlib.machinery
 import sys
 import types
 
-__all__ = ['install', 'uninstall']
+__all__ = ['install', 'installed', 'uninstall']
 
 _ROOT = 'torchvision'
 
@@ -71,9 +76,9 @@ def _purge() -> None:
 
 
 def install() -> bool:
-    """Make ``import torchvision`` work; returns True when placeholders were installed."""
+    """Make ``import torchvision`` work; True when this call put the placeholders in place."""
     if _FINDER in sys.meta_path:
-        return True
+        return False  # an outer install() owns them and removes them
     try:
         import torchvision  # noqa: F401
         return False
@@ -88,3 +93,14 @@ def uninstall() -> None:
     if _FINDER in sys.meta_path:
         sys.meta_path.remove(_FINDER)
         _purge()
+
+
+@contextlib.contextmanager
+def installed():
+    """Placeholders for the block's duration (nothing changes where torchvision imports)."""
+    placed = install()
+    try:
+        yield placed
+    finally:
+        if placed:
+            uninstall()

@@ -1,18 +1,21 @@
-"""Helpers shared by the test suite and the benchmarks (plain PyTorch; never used by models).
+"""Helpers shared by the LeViT tests and ``bench/levit.py`` (never shipped in the package).
 
 * :func:`randomise_levit_statistics`: non-trivial BN statistics / affines and bias tables, so
   that comparing two LeViTs (ours, timm's, a converted one) proves something;
-* :func:`import_timm`: timm, the LeViT oracle, behind a stand-in for torchvision (whose CUDA
-  build from the registry does not import on CPU torch; mmattn itself never needs it).
+* :func:`timm_behind_standin`: timm, the LeViT oracle, imported behind the torchvision stand-in
+  of ``torchvision_stub.py`` (the registry's torchvision is a CUDA build that does not import on
+  CPU torch; mmattn itself never needs torchvision). A context manager: the stand-in is removed
+  again when the block ends, so it never leaks into tests that do not ask for it.
 """
+import contextlib
 import itertools
 
 import torch
 from torch import nn
 
-from . import torchvision_stub
+import torchvision_stub
 
-__all__ = ['import_timm', 'randomise_levit_statistics']
+__all__ = ['randomise_levit_statistics', 'timm_behind_standin']
 
 
 def randomise_levit_statistics(model: nn.Module, seed: int = 0) -> nn.Module:
@@ -33,8 +36,9 @@ def randomise_levit_statistics(model: nn.Module, seed: int = 0) -> nn.Module:
     return model
 
 
-def import_timm():
-    """``import timm`` with the torchvision stand-in installed (a real torchvision is kept)."""
-    torchvision_stub.install()
-    import timm
-    return timm
+@contextlib.contextmanager
+def timm_behind_standin():
+    """``with timm_behind_standin() as timm:`` (a working real torchvision is kept)."""
+    with torchvision_stub.installed():
+        import timm
+        yield timm
