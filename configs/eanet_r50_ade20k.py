@@ -25,5 +25,5 @@ model = dict(
     decode_head=dict(num_classes=150),
     auxiliary_head=dict(num_classes=150))
 train_dataloader = dict(batch_size=2)  # per GPU: 8 GPUs x 2 = 16 images per iteration
-# `tools/train.py --auto-scale-lr` rescales lr for another total batch size.
+# `.venv/bin/python tools/train.py --auto-scale-lr` rescales lr for another total batch size.
 auto_scale_lr = dict(enable=False, base_batch_size=16)

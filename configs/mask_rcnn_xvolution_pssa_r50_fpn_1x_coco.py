@@ -8,7 +8,7 @@
 # zero (zero_init_attention), so training starts from the plain pretrained network.
 # Recipe: mmdet's standard 1x schedule (12 epochs, SGD lr 0.02, 16 images = 8 GPUs x 2).
 #   tools/dist_train.sh configs/mask_rcnn_xvolution_pssa_r50_fpn_1x_coco.py 8
-#   tools/test.py configs/mask_rcnn_xvolution_pssa_r50_fpn_1x_coco.py CKPT --deploy   (merged form)
+#   .venv/bin/python tools/test.py configs/mask_rcnn_xvolution_pssa_r50_fpn_1x_coco.py CKPT --deploy   (merged form)
 _base_ = 'mmdet::mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py'
 
 custom_imports = dict(imports=['mmattn'], allow_failed_imports=False)
