@@ -1,6 +1,7 @@
 # EANet R50-D8 on ADE20K: the recipe of eanet_r101_ade20k.py with a ResNet-50 backbone.
-# The authors reproduce their ADE20K / Cityscapes numbers in mmsegmentation (MenghaoGuo/EANet
-# README) and publish no ADE20K recipe of their own, so every value is mmseg's standard
+# The authors publish no ADE20K recipe (their README only had a to-do, later dropped, to merge the
+# module into mmsegmentation: docs/paper_facts.md#external-attention-eanet), so every value is
+# mmseg's recipe of the PSPNet / Non-local baselines, our choice: the standard
 # *_4xb4-160k_ade20k-512x512 recipe (e.g. mmseg::pspnet/pspnet_r50-d8_4xb4-160k_ade20k-512x512.py):
 #   model     ResNetV1c-D8 (32-32-64 stem, dilations 1,1,2,4, contract_dilation, no
 #             multi-grid), FCN auxiliary head on stage 3 (weight 0.4), align_corners=False

@@ -5,7 +5,8 @@
 # their code's n_layers=50 option with the same recipe. Stage 2: eanet_r50_voc12aug_trainval.py.
 # mmseg's standard VOC recipe (512 crops, 40k, aux head) is eanet_r50_voc12aug_mmseg-40k.py.
 #   tools/dist_train.sh configs/eanet_r50_voc12aug.py 4     # 4 GPUs x 4 images, SyncBN
-#   .venv/bin/python tools/test.py configs/eanet_r50_voc12aug.py CKPT --tta  # the official multi-scale + flip
+#   .venv/bin/python tools/test.py configs/eanet_r50_voc12aug.py CKPT --tta
+#   (the official multi-scale + flip test)
 _base_ = [
     './_base_/eanet_r50-d8.py', 'mmseg::_base_/datasets/pascal_voc12_aug.py',
     'mmseg::_base_/default_runtime.py', 'mmseg::_base_/schedules/schedule_40k.py'
