@@ -30,6 +30,9 @@ CONFIGS = sorted(name for name in os.listdir(CONFIG_DIR) if name.endswith('.py')
 DEMO = 'demo_eanet_r18_synthetic.py'  # synthetic data written by tools/demo.py, no download
 GET_STARTED = osp.join(REPO, 'docs', 'get_started.md')
 MODEL_ZOO = osp.join(REPO, 'docs', 'model_zoo.md')
+PAPER_FACTS = osp.join(REPO, 'docs', 'paper_facts.md')
+RECIPES = osp.join(REPO, 'docs', 'recipes.md')
+README = osp.join(REPO, 'README.md')
 METHOD_DOCS = [osp.join(REPO, 'docs', name)
                for name in ('lambda.md', 'external_attention.md', 'xvolution.md', 'levit.md')]
 # mmdet's project README template (Description, Usage, Results, Citation), with the two sections
@@ -354,7 +357,8 @@ def test_our_numbers_come_with_a_log_and_etas_with_their_machine():
 # Links
 
 
-@pytest.mark.parametrize('doc', [GET_STARTED, MODEL_ZOO] + METHOD_DOCS, ids=osp.basename)
+@pytest.mark.parametrize('doc', [GET_STARTED, MODEL_ZOO, PAPER_FACTS, RECIPES, README] +
+                         METHOD_DOCS, ids=osp.basename)
 def test_relative_links_reach_an_existing_file_and_heading(doc):
     for target in re.findall(r'\]\(([^)#:]+\.md)?(#[\w-]+)?\)', _read(doc)):
         path, anchor = target
@@ -370,6 +374,29 @@ def test_readme_links_both_documents():
     with open(osp.join(REPO, 'README.md')) as f:
         readme = f.read()
     assert '(docs/get_started.md)' in readme and '(docs/model_zoo.md)' in readme
+    assert '(docs/paper_facts.md)' in readme
+
+
+def test_every_document_the_project_cites_is_in_the_repository_with_its_heading():
+    cited = 0
+    for folder in ('README.md', 'CHANGELOG.md', 'docs', 'configs', 'mmattn', 'tools', 'bench'):
+        for root, _, names in os.walk(osp.join(REPO, folder)) if osp.isdir(
+                osp.join(REPO, folder)) else [(REPO, [], [folder])]:
+            for name in names:
+                if not name.endswith(('.md', '.py')):
+                    continue
+                with open(osp.join(root, name)) as f:
+                    text = f.read()
+                for doc, anchor in re.findall(r'(?<![\w/.])docs/([\w-]+\.md)(#[\w-]+)?', text):
+                    cited += 1
+                    path = osp.join(REPO, 'docs', doc)
+                    where = osp.relpath(osp.join(root, name), REPO)
+                    assert osp.isfile(path), f'{where} cites docs/{doc}, which is not in the repo'
+                    if anchor:
+                        anchors = {_slug(line.lstrip('#')) for line in _read(path).splitlines()
+                                   if line.startswith('#')}
+                        assert anchor[1:] in anchors, f'{where}: no {anchor} in docs/{doc}'
+    assert cited > 10
 
 
 # ---------------------------------------------------------------------------------------------
