@@ -2,5 +2,5 @@
 
 A package so that the runner, the tests and every script share ``bench.common`` (timer, peak
 memory, tables, machine facts) and ``bench.mask_rcnn`` (the detection train step) by import,
-from the repository root. The scripts still run as files: ``python bench/<name>.py``.
+from the repository root. The scripts still run as files: ``.venv/bin/python bench/<name>.py``.
 """

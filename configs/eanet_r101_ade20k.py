@@ -1,5 +1,6 @@
 # EANet R101-D8 on ADE20K, the paper's main segmentation result (45.33 mIoU on val with
-# multi-scale + flip test: `tools/test.py configs/eanet_r101_ade20k.py CKPT --tta`).
+# multi-scale + flip test:
+#   .venv/bin/python tools/test.py configs/eanet_r101_ade20k.py CKPT --tta).
 # mmseg's standard 160k recipe (sources in eanet_r50_ade20k.py and docs/recipes.md (EANet section)):
 # 512x512 crops, 160k iterations, 16 images per iteration (8 GPUs x 2), SyncBN, poly LR:
 #   tools/dist_train.sh configs/eanet_r101_ade20k.py 8

@@ -12,7 +12,7 @@ model = dict(
     # PyTorch-Encoding's ImageNet ResNet-101 (64-64-128 stem), the file model_torch.py loads:
     #   wget https://hangzh.s3.amazonaws.com/encoding/models/resnet101-2a57e44d.zip
     #   unzip resnet101-2a57e44d.zip   (sha1 2a57e44de9c853fa015b172309a1ee7e2d0e4e2a)
-    #   python tools/model_converters/eanet2mmattn.py resnet101-2a57e44d.pth \
+    #   .venv/bin/python tools/model_converters/eanet2mmattn.py resnet101-2a57e44d.pth \
     #       checkpoints/resnet101-2a57e44d_mmseg.pth
     pretrained='checkpoints/resnet101-2a57e44d_mmseg.pth',
     backbone=dict(depth=101))  # settings.N_LAYERS

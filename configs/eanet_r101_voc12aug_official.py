@@ -5,9 +5,9 @@
 # 0.5-1.75 + flip on the normalised input, logits summed).
 #   wget -O checkpoints/eanet_voc_official.pth \
 #       'https://cloud.tsinghua.edu.cn/f/1e7253ae0748470482e4/?dl=1'
-#   python tools/model_converters/eanet2mmattn.py checkpoints/eanet_voc_official.pth \
+#   .venv/bin/python tools/model_converters/eanet2mmattn.py checkpoints/eanet_voc_official.pth \
 #       checkpoints/eanet_r101_voc12aug_official_mmattn.pth
-#   python tools/test.py configs/eanet_r101_voc12aug_official.py \
+#   .venv/bin/python tools/test.py configs/eanet_r101_voc12aug_official.py \
 #       checkpoints/eanet_r101_voc12aug_official_mmattn.pth --tta
 # Test-server PNGs: the same checkpoint with eanet_r101_voc12aug_trainval.py (same model, test
 # set = VOC 2012 test) and --tta --format-only.

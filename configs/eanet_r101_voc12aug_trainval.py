@@ -3,7 +3,7 @@
 # authors' code has no fine-tune stage) and write the test-set PNGs for the evaluation server
 # (see eanet_r50_voc12aug_trainval.py for the recipe).
 #   tools/dist_train.sh configs/eanet_r101_voc12aug_trainval.py 4
-#   tools/test.py configs/eanet_r101_voc12aug_trainval.py CKPT --tta --format-only
+#   .venv/bin/python tools/test.py configs/eanet_r101_voc12aug_trainval.py CKPT --tta --format-only
 _base_ = './eanet_r50_voc12aug_trainval.py'
 
 custom_imports = dict(imports=['mmattn'], allow_failed_imports=False)

@@ -1,6 +1,7 @@
 # EANet R50-D8 on ADE20K: the recipe of eanet_r101_ade20k.py with a ResNet-50 backbone.
-# The authors reproduce their ADE20K / Cityscapes numbers in mmsegmentation (MenghaoGuo/EANet
-# README) and publish no ADE20K recipe of their own, so every value is mmseg's standard
+# The authors publish no ADE20K recipe (their README only had a to-do, later dropped, to merge the
+# module into mmsegmentation: docs/paper_facts.md#external-attention-eanet), so every value is
+# mmseg's recipe of the PSPNet / Non-local baselines, our choice: the standard
 # *_4xb4-160k_ade20k-512x512 recipe (e.g. mmseg::pspnet/pspnet_r50-d8_4xb4-160k_ade20k-512x512.py):
 #   model     ResNetV1c-D8 (32-32-64 stem, dilations 1,1,2,4, contract_dilation, no
 #             multi-grid), FCN auxiliary head on stage 3 (weight 0.4), align_corners=False
@@ -25,5 +26,5 @@ model = dict(
     decode_head=dict(num_classes=150),
     auxiliary_head=dict(num_classes=150))
 train_dataloader = dict(batch_size=2)  # per GPU: 8 GPUs x 2 = 16 images per iteration
-# `tools/train.py --auto-scale-lr` rescales lr for another total batch size.
+# `.venv/bin/python tools/train.py --auto-scale-lr` rescales lr for another total batch size.
 auto_scale_lr = dict(enable=False, base_batch_size=16)

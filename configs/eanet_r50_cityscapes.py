@@ -1,6 +1,7 @@
 # EANet R50-D8 on Cityscapes: the recipe of eanet_r101_cityscapes.py with a ResNet-50 backbone.
-# No Cityscapes recipe of the authors is published (their README: ADE20K / Cityscapes results
-# are reproduced in mmsegmentation), so every value is mmseg's standard
+# No Cityscapes recipe of the authors is published (their README only had a to-do, later dropped,
+# to merge the module into mmsegmentation: docs/paper_facts.md#external-attention-eanet), so every
+# value is mmseg's recipe of the PSPNet / Non-local baselines, our choice: the standard
 # *_4xb2-80k_cityscapes-769x769 recipe (mmseg::pspnet/pspnet_r50-d8_4xb2-80k_cityscapes-769x769.py):
 #   model     ResNetV1c-D8, FCN auxiliary head (0.4), align_corners=True in both heads
 #   data      769x769 crops of RandomResize((2049, 1025), ratio 0.5-2.0), cat_max_ratio 0.75,

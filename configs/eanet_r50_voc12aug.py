@@ -5,7 +5,8 @@
 # their code's n_layers=50 option with the same recipe. Stage 2: eanet_r50_voc12aug_trainval.py.
 # mmseg's standard VOC recipe (512 crops, 40k, aux head) is eanet_r50_voc12aug_mmseg-40k.py.
 #   tools/dist_train.sh configs/eanet_r50_voc12aug.py 4     # 4 GPUs x 4 images, SyncBN
-#   tools/test.py configs/eanet_r50_voc12aug.py CKPT --tta  # the official multi-scale + flip
+#   .venv/bin/python tools/test.py configs/eanet_r50_voc12aug.py CKPT --tta
+#   (the official multi-scale + flip test)
 _base_ = [
     './_base_/eanet_r50-d8.py', 'mmseg::_base_/datasets/pascal_voc12_aug.py',
     'mmseg::_base_/default_runtime.py', 'mmseg::_base_/schedules/schedule_40k.py'
@@ -26,7 +27,7 @@ model = dict(
     # (model_torch.py resnet()); mmseg's resnet50_v1c has a 32-32-64 stem and cannot be used.
     #   wget https://hangzh.s3.amazonaws.com/encoding/models/resnet50-ebb6acbb.zip
     #   unzip resnet50-ebb6acbb.zip   (sha1 ebb6acbbd1d1c90b7f446ae59d30bf70c74febc1)
-    #   python tools/model_converters/eanet2mmattn.py resnet50-ebb6acbb.pth \
+    #   .venv/bin/python tools/model_converters/eanet2mmattn.py resnet50-ebb6acbb.pth \
     #       checkpoints/resnet50-ebb6acbb_mmseg.pth --depth 50
     pretrained='checkpoints/resnet50-ebb6acbb_mmseg.pth',
     backbone=dict(

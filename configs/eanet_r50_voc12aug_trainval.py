@@ -8,7 +8,8 @@
 # auxiliary head, and with --tta the official multi-scale + flip test.
 #   tools/dist_train.sh configs/eanet_r50_voc12aug.py 4             # stage 1
 #   tools/dist_train.sh configs/eanet_r50_voc12aug_trainval.py 4    # stage 2, loads stage 1
-#   tools/test.py configs/eanet_r50_voc12aug_trainval.py CKPT --tta --format-only   # server PNGs
+#   .venv/bin/python tools/test.py configs/eanet_r50_voc12aug_trainval.py CKPT --tta --format-only
+#   (server PNGs)
 _base_ = './eanet_r50_voc12aug.py'
 
 custom_imports = dict(imports=['mmattn'], allow_failed_imports=False)

@@ -1,6 +1,7 @@
 # Mask R-CNN R50-FPN 1x on COCO with one External Attention module after the last block of
 # ResNet stage 4: the EANet paper's detection experiment (arXiv:2105.02358, Mask R-CNN R50-FPN in
-# MMDetection, about +1 AP box and mask; docs/methods.md) over mmdet's 38.2 / 34.7.
+# MMDetection, about +1 AP box and mask; not read in the paper:
+# docs/paper_facts.md#external-attention-eanet) over mmdet's 38.2 / 34.7.
 # Recipe: mmdet's standard 1x schedule (12 epochs, SGD lr 0.02, 16 images = 8 GPUs x 2); the
 # paper's schedule could not be read, docs/recipes.md traces each value.
 #   tools/dist_train.sh configs/mask_rcnn_ea_r50_fpn_1x_coco.py 8

@@ -1,6 +1,7 @@
 # Mask R-CNN R101-FPN with the LambdaResNet-101 hybrid in the paper's detection setting
-# (arXiv:2102.08602: 1024x1024 inputs, large-scale jitter, long schedule; the results table in
-# docs/methods.md: LambdaResNet-101 49.4 box / 43.5 mask AP against 48.2 / 42.6 for ResNet-101).
+# (arXiv:2102.08602: 1024x1024 inputs, large-scale jitter, long schedule; its section 5.4, table
+# not read, docs/paper_facts.md#lambdanetworks: LambdaResNet-101 49.4 box / 43.5 mask AP against
+# 48.2 / 42.6 for ResNet-101).
 # The paper's training details (its appendix) could not be read for this recipe, so every value
 # below is mmdet's LSJ recipe (mask-rcnn_r101_fpn_8xb8-amp-lsj-200e_coco.py with
 # common/lsj-200e_coco-instance.py's schedule): 1024x1024 crops of scale jitter 0.1-2.0, SGD

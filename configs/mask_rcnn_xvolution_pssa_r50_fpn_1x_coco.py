@@ -1,14 +1,16 @@
 # Mask R-CNN R50-FPN 1x on COCO with X-volution (PSSA attention) replacing every 3x3 conv of ResNet
-# stage 3 (mmdet stage index 2, the strided first block included), the X-volution paper's placement
-# (arXiv:2106.02253; stage 4 was worse for R50; docs/methods.md). Paper: X-volution(SA) 41.1 box /
-# 37.2 mask, PSSA comparable; mmdet's plain R50 1x baseline is 38.2 / 34.7 (the paper's +1.7 box
-# gain implies a 39.4 baseline, so its schedule was probably not mmdet 1x; it could not be read:
-# docs/recipes.md). The paper pre-trained X-volution ResNets on ImageNet; without such a
+# stage 3 (mmdet stage index 2, the strided first block included), the placement the project
+# reads for the X-volution paper (arXiv:2106.02253; not read in the paper:
+# docs/paper_facts.md#x-volution).
+# Paper: X-volution(SA) 41.1 box (not read) / 37.2 mask, PSSA comparable; its schedule could not
+# be read, so it is not comparable with mmdet's plain R50 1x baseline, 38.2 / 34.7
+# (docs/recipes.md). The paper pre-trained X-volution ResNets on ImageNet; without such a
 # checkpoint we load ImageNet ResNet-50 into the conv branches and start the attention branches at
 # zero (zero_init_attention), so training starts from the plain pretrained network.
 # Recipe: mmdet's standard 1x schedule (12 epochs, SGD lr 0.02, 16 images = 8 GPUs x 2).
 #   tools/dist_train.sh configs/mask_rcnn_xvolution_pssa_r50_fpn_1x_coco.py 8
-#   tools/test.py configs/mask_rcnn_xvolution_pssa_r50_fpn_1x_coco.py CKPT --deploy   (merged form)
+#   .venv/bin/python tools/test.py configs/mask_rcnn_xvolution_pssa_r50_fpn_1x_coco.py CKPT --deploy
+#   (merged form)
 _base_ = 'mmdet::mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py'
 
 custom_imports = dict(imports=['mmattn'], allow_failed_imports=False)

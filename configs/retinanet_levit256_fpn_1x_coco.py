@@ -24,7 +24,7 @@ model = dict(
         norm_cfg=dict(type='SyncBN', requires_grad=True),
         # Official ImageNet-1k LeViT-256 (81.6% top-1), converted once to mmattn's layout:
         #   wget -P checkpoints https://dl.fbaipublicfiles.com/LeViT/LeViT-256-13b5763e.pth
-        #   python tools/model_converters/levit2mmattn.py \
+        #   .venv/bin/python tools/model_converters/levit2mmattn.py \
         #       checkpoints/LeViT-256-13b5763e.pth checkpoints/levit-256_mmattn.pth
         # (timm's levit_256.fb_dist_in1k and mmpretrain's LeViT-256 convert the same way.)
         init_cfg=dict(type='Pretrained', checkpoint='checkpoints/levit-256_mmattn.pth')),

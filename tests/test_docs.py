@@ -7,11 +7,15 @@ show, loads a checkpoint the checkpoint table does not list, or has no model-zoo
 so does a row that no config needs. The four method docs follow one template (mmdet's project
 READMEs) and their config tables say what model_zoo.md says.
 """
+import contextlib
 import functools
+import io
 import os
 import os.path as osp
 import posixpath
 import re
+import runpy
+import sys
 from typing import Dict, Iterator, List, Set
 
 import pytest
@@ -26,6 +30,9 @@ CONFIGS = sorted(name for name in os.listdir(CONFIG_DIR) if name.endswith('.py')
 DEMO = 'demo_eanet_r18_synthetic.py'  # synthetic data written by tools/demo.py, no download
 GET_STARTED = osp.join(REPO, 'docs', 'get_started.md')
 MODEL_ZOO = osp.join(REPO, 'docs', 'model_zoo.md')
+PAPER_FACTS = osp.join(REPO, 'docs', 'paper_facts.md')
+RECIPES = osp.join(REPO, 'docs', 'recipes.md')
+README = osp.join(REPO, 'README.md')
 METHOD_DOCS = [osp.join(REPO, 'docs', name)
                for name in ('lambda.md', 'external_attention.md', 'xvolution.md', 'levit.md')]
 # mmdet's project README template (Description, Usage, Results, Citation), with the two sections
@@ -258,7 +265,8 @@ def test_released_models_name_configs_that_document_them():
     loaded = set()
     for name in CONFIGS:
         loaded |= _checkpoints(_cfg(name))
-    rows = _checkpoint_rows('Released models (evaluated with `tools/test.py CONFIG CKPT`)')
+    rows = _checkpoint_rows(
+        'Released models (evaluated with `.venv/bin/python tools/test.py CONFIG CKPT`)')
     for path, row in rows.items():
         names = _configs_of(row)
         assert names and names <= set(CONFIGS), f'{path}: configs {names}'
@@ -298,7 +306,7 @@ def test_train_command_gives_the_total_batch_the_lr_was_set_for(name):
     cfg, row = _cfg(name), _zoo_rows()[name]
     match = re.search(r'`tools/dist_train\.sh configs/([\w.-]+) (\d+)`', row[5])
     if match is None:  # evaluation-only: a model that loads no pretrained weights to train on
-        assert f'`tools/test.py configs/{name} ' in row[5], row[5]
+        assert f'`.venv/bin/python tools/test.py configs/{name} ' in row[5], row[5]
         assert not _checkpoints(cfg), f'{name} has pretrained weights: give its train command'
         return
     assert match.group(1) == name
@@ -349,7 +357,8 @@ def test_our_numbers_come_with_a_log_and_etas_with_their_machine():
 # Links
 
 
-@pytest.mark.parametrize('doc', [GET_STARTED, MODEL_ZOO] + METHOD_DOCS, ids=osp.basename)
+@pytest.mark.parametrize('doc', [GET_STARTED, MODEL_ZOO, PAPER_FACTS, RECIPES, README] +
+                         METHOD_DOCS, ids=osp.basename)
 def test_relative_links_reach_an_existing_file_and_heading(doc):
     for target in re.findall(r'\]\(([^)#:]+\.md)?(#[\w-]+)?\)', _read(doc)):
         path, anchor = target
@@ -365,6 +374,29 @@ def test_readme_links_both_documents():
     with open(osp.join(REPO, 'README.md')) as f:
         readme = f.read()
     assert '(docs/get_started.md)' in readme and '(docs/model_zoo.md)' in readme
+    assert '(docs/paper_facts.md)' in readme
+
+
+def test_every_document_the_project_cites_is_in_the_repository_with_its_heading():
+    cited = 0
+    for folder in ('README.md', 'CHANGELOG.md', 'docs', 'configs', 'mmattn', 'tools', 'bench'):
+        for root, _, names in os.walk(osp.join(REPO, folder)) if osp.isdir(
+                osp.join(REPO, folder)) else [(REPO, [], [folder])]:
+            for name in names:
+                if not name.endswith(('.md', '.py')):
+                    continue
+                with open(osp.join(root, name)) as f:
+                    text = f.read()
+                for doc, anchor in re.findall(r'(?<![\w/.])docs/([\w-]+\.md)(#[\w-]+)?', text):
+                    cited += 1
+                    path = osp.join(REPO, 'docs', doc)
+                    where = osp.relpath(osp.join(root, name), REPO)
+                    assert osp.isfile(path), f'{where} cites docs/{doc}, which is not in the repo'
+                    if anchor:
+                        anchors = {_slug(line.lstrip('#')) for line in _read(path).splitlines()
+                                   if line.startswith('#')}
+                        assert anchor[1:] in anchors, f'{where}: no {anchor} in docs/{doc}'
+    assert cited > 10
 
 
 # ---------------------------------------------------------------------------------------------
@@ -435,3 +467,99 @@ def test_citation_is_a_bibtex_entry_of_the_paper_the_doc_links(doc):
         f'{name}: the BibTeX entry does not give the eprint {arxiv.group(1)} the doc links')
     assert entry.group(1).count('{') == entry.group(1).count('}'), f'{name}: unbalanced braces'
 
+
+
+# ---------------------------------------------------------------------------------------------
+# Commands: what README, docs and config comments tell users to type runs as printed after
+# `bash tools/install.sh` on a fresh clone
+
+
+def _command_sources() -> Dict[str, str]:
+    """Relative path -> text of every file whose commands users copy: README, docs, configs."""
+    paths = ['README.md'] + [osp.join('docs', name) for name in sorted(os.listdir(
+        osp.join(REPO, 'docs'))) if name.endswith('.md')]
+    for root, _, names in os.walk(CONFIG_DIR):
+        paths += [osp.relpath(osp.join(root, name), REPO) for name in sorted(names)
+                  if name.endswith('.py')]
+    texts = {}
+    for path in paths:
+        with open(osp.join(REPO, path)) as f:
+            texts[path] = re.sub(r'\\\n\s*(?:#\s*)?', ' ', f.read())  # join continued lines
+    return texts
+
+
+# A repository script as a command: its launcher, its path, its arguments up to the end of the
+# inline code, the table cell, a shell comment or the line.
+_SCRIPT = re.compile(r'(\.venv/bin/python |bash )?((?:tools|bench)/[\w/.-]+\.(?:py|sh))'
+                     r'((?:[ \t]+(?!#)[^\s`|]+)*)')
+# the Python tool a shell launcher passes its trailing options to
+_LAUNCHED = {'tools/dist_train.sh': 'tools/train.py', 'tools/slurm_train.sh': 'tools/train.py',
+             'tools/dist_test.sh': 'tools/test.py', 'tools/slurm_test.sh': 'tools/test.py'}
+
+
+def _commands() -> List[tuple]:
+    """(file, launcher, script, arguments) of every script run in a command users copy.
+
+    A script is run when a launcher precedes it, when it starts a line or an inline code span,
+    or when ``&&`` precedes it; a script merely named in prose is not a command."""
+    found = []
+    for path, text in _command_sources().items():
+        for match in _SCRIPT.finditer(text):
+            launcher, script, args = match.groups()
+            before = text[:match.start()].rstrip(' ')
+            starts = before.endswith(('\n', '`', '&&', '#')) or not before
+            if launcher or (starts and args.strip()):
+                found.append((path, (launcher or '').strip(), script, args))
+    return found
+
+
+@functools.lru_cache(maxsize=None)
+def _options_of(script: str) -> Set[str]:
+    """The options a tool's own parser accepts, read from its ``--help`` (run in this process)."""
+    out = io.StringIO()
+    argv = sys.argv
+    sys.argv = [script, '--help']
+    try:
+        with contextlib.redirect_stdout(out), pytest.raises(SystemExit):
+            runpy.run_path(osp.join(REPO, script), run_name='__main__')
+    finally:
+        sys.argv = argv
+    return set(re.findall(r'(?<![\w-])--[\w-]+', out.getvalue()))
+
+
+def test_the_command_scan_finds_the_commands_of_every_kind():
+    scripts = {script for _, _, script, _ in _commands()}
+    assert {'tools/train.py', 'tools/test.py', 'tools/dist_train.sh',
+            'tools/model_converters/eanet2mmattn.py', 'bench/run_all.py'} <= scripts
+
+
+def test_every_command_names_a_script_the_repository_has():
+    for path, _, script, _ in _commands():
+        assert osp.isfile(osp.join(REPO, script)), f'{path} runs {script}, which does not exist'
+
+
+def test_python_scripts_run_with_the_venv_interpreter_and_shell_scripts_are_executable():
+    for path, launcher, script, args in _commands():
+        if script.endswith('.py'):
+            assert launcher == '.venv/bin/python', (
+                f'{path}: "{launcher} {script}{args}" needs `.venv/bin/python {script}`: the '
+                'scripts have no run bit, and a bare python lacks what tools/install.sh installs')
+        elif launcher != 'bash':
+            assert os.access(osp.join(REPO, script), os.X_OK), f'{path}: {script} is not executable'
+    for path, text in _command_sources().items():
+        bare = re.findall(r'(?<![\w./-])python3? (?:-m )?(?:tools|bench)/\S+', text)
+        assert not bare, f'{path}: {bare} runs a bare python, not .venv/bin/python'
+
+
+@pytest.mark.parametrize('script', sorted({_LAUNCHED.get(script, script) for _, _, script, _
+                                           in _commands() if script.startswith('tools/')
+                                           and _LAUNCHED.get(script, script).endswith('.py')}))
+def test_every_option_a_command_gives_a_tool_is_one_its_parser_accepts(script):
+    accepted = _options_of(script)
+    assert '--help' in accepted, f'{script} --help printed no options: {accepted}'
+    for path, _, used_script, args in _commands():
+        if _LAUNCHED.get(used_script, used_script) != script:
+            continue
+        for option in re.findall(r'(?<![\w-])--[\w-]+', args):
+            assert option in accepted, (
+                f'{path}: "{used_script}{args}" gives {option}, which {script} does not accept')

@@ -1,6 +1,6 @@
 """Export a model to ONNX in its deploy form and check it against PyTorch with onnxruntime.
 
-    python tools/deploy.py CONFIG CHECKPOINT --out model.onnx [--shape H W] [--opset 17]
+    .venv/bin/python tools/deploy.py CONFIG CHECKPOINT --out model.onnx [--shape H W] [--opset 17]
 
 Segmentation configs export image -> logits, detection configs image -> FPN features. Height
 and width are dynamic when the graph allows it, else the export is fixed at --shape and the tool

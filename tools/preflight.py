@@ -1,6 +1,6 @@
 """Check this machine before a long training run of CONFIG: devices, missing files, size, speed.
 
-    python tools/preflight.py CONFIG [--gpus N] [--iters K] [--amp] [--cfg-options ...]
+    .venv/bin/python tools/preflight.py CONFIG [--gpus N] [--iters K] [--amp] [--cfg-options ...]
                               [--json FILE] [--work-dir DIR]
 
 Run it where you will train, from the directory you will train from (the configs' data and

@@ -1,6 +1,6 @@
 """Check that a config builds and runs: a few training iterations and a test on synthetic data.
 
-    python tools/smoke_test.py CONFIG [--iters 1] [--deploy] [--amp] [--work-dir DIR]
+    .venv/bin/python tools/smoke_test.py CONFIG [--iters 1] [--deploy] [--amp] [--work-dir DIR]
 
 The model, pipelines and metrics are the config's; datasets become mmattn's tiny synthetic sets
 and image sizes shrink (see mmattn/utils/smoke.py). Minutes on a CPU, no data download.

@@ -1,6 +1,6 @@
 """Evaluate a checkpoint of an mmdet or mmseg config with mmengine's Runner.
 
-    python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--out FILE|DIR] [--show] \
+    .venv/bin/python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--out FILE|DIR] [--show] \
         [--show-dir DIR] [--tta] [--deploy] [--cfg-options k=v ...] [--launcher ...]
 
 --tta: the config's multi-scale + flip protocol (tta_model / tta_pipeline).

@@ -1,6 +1,6 @@
 """Train an mmdet or mmseg config (mmattn's or the user's) with mmengine's Runner.
 
-    python tools/train.py CONFIG [--work-dir DIR] [--resume [CKPT]] [--amp] \
+    .venv/bin/python tools/train.py CONFIG [--work-dir DIR] [--resume [CKPT]] [--amp] \
         [--cfg-options k=v ...] [--launcher none|pytorch|slurm]
 
 Multi-GPU / multi-process: tools/dist_train.sh CONFIG N. Without CUDA the processes use gloo.

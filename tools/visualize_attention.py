@@ -1,7 +1,7 @@
 """Visualise External Attention maps of an mmseg or mmdet model on one image.
 
-    python tools/visualize_attention.py CONFIG CHECKPOINT IMAGE [--out-dir DIR] [--units 0 5 ...]
-        [--num-units 4] [--device cpu]
+    .venv/bin/python tools/visualize_attention.py CONFIG CHECKPOINT IMAGE [--out-dir DIR] \
+        [--units 0 5 ...] [--num-units 4] [--device cpu]
 
 Writes, per EA module, one PNG per memory unit (its normalised attention map over the image)
 and a strip of them beside the image: :func:`mmattn.apis.visualize_attention`.

@@ -32,4 +32,4 @@ model = dict(
 
 # Multi-scale (0.5-1.75) + flip test, the paper's MS+flip protocol, comes with the top-level
 # configs' bases: `tta_model = dict(type='SegTTAModel')` (mmseg default_runtime) and the
-# dataset's `tta_pipeline`; `tools/test.py CONFIG CHECKPOINT --tta` switches to them.
+# dataset's `tta_pipeline`; `.venv/bin/python tools/test.py CONFIG CHECKPOINT --tta` switches to them.

@@ -2,8 +2,8 @@
 
 This is how the test suite proves that every config file of ours builds and runs, and how a
 user can check a config of their own before spending GPU time on it
-(``python tools/smoke_test.py CONFIG``). The model, pipelines, losses and metrics of the config are
-kept; only what needs a dataset on disk or a big machine changes:
+(``.venv/bin/python tools/smoke_test.py CONFIG``). The model, pipelines, losses and metrics of
+the config are kept; only what needs a dataset on disk or a big machine changes:
 
 * every train/val/test dataset becomes the synthetic set of the same format (COCO instances,
   ADE20K, Cityscapes, Pascal VOC; other segmentation sets read the ADE20K-style one) and the

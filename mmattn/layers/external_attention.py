@@ -24,8 +24,10 @@ What differs from the official code, and why:
 - The norm is configurable (a ``norm_layer`` factory, as every mmattn operator takes; the
   OpenMMLab adapters build it from an mmcv ``norm_cfg``) instead of a hard-coded BatchNorm, so
   GN / SyncBN models need no fork.
-- :class:`MultiHeadExternalAttention` gives the paper's multi-head form (heads share the memories)
-  for feature maps; :class:`ExternalAttention` is its one-head case.
+- :class:`MultiHeadExternalAttention` splits the segmentation block into heads that share the
+  memories; :class:`ExternalAttention` is its one-head case. It is not the authors' multi-head
+  module (``multi_head_attention_torch.py``: 4x channel widening, biased memories, no residual, BN
+  or ReLU); docs/paper_facts.md#the-authors-multi-head-module compares the two.
 - ``switch_to_deploy()`` (ours, exact in eval mode): the 1x1 input conv is used only by ``M_k``, and
   ``M_v`` feeds the output conv directly, so both pairs of linear maps multiply out into one conv
   each (C -> heads*S and heads*S -> C), with the BatchNorm folded in. At the paper's setting
@@ -53,7 +55,8 @@ class MultiHeadExternalAttention(Reparameterizable):
 
     The input conv output is split into ``num_heads`` groups of ``C / num_heads`` channels; every
     head is matched against the same ``num_memory`` memory units (the memories are shared by the
-    heads, paper Sec. 3.3), normalised (softmax over pixels, then L1 over memory units), read
+    heads, as in the paper's multi-head EA), normalised (softmax over pixels, then L1 over memory
+    units), read
     back through the shared value memory, and the heads are concatenated before the output conv.
 
     Args:

@@ -344,7 +344,8 @@ class _BiasedAttention(nn.Module):
 
 
 class LeViTAttention(_BiasedAttention):
-    """Multi-head self-attention with per-head offset bias on a token grid [paper, Sec. 4.2].
+    """Multi-head self-attention with per-head offset bias on a token grid (official ``levit.py``
+    ``Attention``; docs/paper_facts.md#levit).
 
     ``qkv`` (Linear+BN) -> per head q, k (key_dim) and v (attn_ratio * key_dim) ->
     ``softmax(q k^T / sqrt(key_dim) + B[|dy|, |dx|])`` -> Hardswish -> ``proj`` (Linear+BN, weight
@@ -398,7 +399,8 @@ class LeViTAttention(_BiasedAttention):
 
 
 class LeViTShrinkAttention(_BiasedAttention):
-    """Attention from the stride-2 subsampled grid to the full grid [paper, Sec. 4.2].
+    """Attention from the stride-2 subsampled grid to the full grid (official ``levit.py``
+    ``AttentionSubsample``; docs/paper_facts.md#levit).
 
     Keys / values from every token of the ``H x W`` grid, queries from tokens ``(2i, 2j)``
     (``ceil(H / 2) x ceil(W / 2)`` of them), value dim ``attn_ratio * key_dim``; no residual,

@@ -1,6 +1,6 @@
 """Parameters and FLOPs of a config's model (mmengine's complexity analysis).
 
-    python tools/analysis/get_flops.py CONFIG [--shape H W]
+    .venv/bin/python tools/analysis/get_flops.py CONFIG [--shape H W]
 
 Counts the tensor forward that tools/deploy.py exports (segmentation: image -> logits;
 detection: image -> backbone + neck features), in the training form, with

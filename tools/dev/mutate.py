@@ -1,6 +1,7 @@
 """Mutation testing of mmattn: how many small code changes do the quick tests catch?
 
-    python tools/dev/mutate.py [PATH ...] [--sample N] [--workers 2] [--out work_dirs/mutation]
+    .venv/bin/python tools/dev/mutate.py [PATH ...] [--sample N] [--workers 2] \
+        [--out work_dirs/mutation]
 
 PATH: source files or folders (default: mmattn/layers mmattn/models). Each mutant (an operator
 swapped, a constant changed, a statement removed, ...) runs the quick tests that execute its

@@ -1,6 +1,6 @@
 """Convert the authors' EANet checkpoint (or its ImageNet ResNet) for mmattn's mmseg configs.
 
-    python tools/model_converters/eanet2mmattn.py SRC DST [--depth 101]
+    .venv/bin/python tools/model_converters/eanet2mmattn.py SRC DST [--depth 101]
 
 SRC is the released Pascal VOC model of MenghaoGuo/EANet (``{'net': state_dict}``): DST then
 loads into ``configs/eanet_r101_voc12aug_official.py`` (``tools/test.py CONFIG DST``). SRC may

@@ -1,6 +1,6 @@
 """Convert an official, timm or mmpretrain LeViT checkpoint into an ``mmattn.LeViT`` one.
 
-    python tools/model_converters/levit2mmattn.py SRC DST [--trust-checkpoint]
+    .venv/bin/python tools/model_converters/levit2mmattn.py SRC DST [--trust-checkpoint]
 
 SRC: ``.pth`` / ``.pt`` / ``.safetensors`` of any of the three, linear or conv form. DST gets
 ``{'state_dict': ..., 'meta': ...}`` with backbone keys, for

@@ -1,6 +1,6 @@
 """Write the deploy (re-parameterised) checkpoint of a trained model, as mmpretrain's tool does.
 
-    python tools/model_converters/reparameterize_model.py CONFIG CHECKPOINT OUT
+    .venv/bin/python tools/model_converters/reparameterize_model.py CONFIG CHECKPOINT OUT
 
 Loads CHECKPOINT into CONFIG's model, switches every X-volution, External Attention and LeViT
 module to its deploy form and saves OUT (``meta['deploy'] = True``). Evaluate it with

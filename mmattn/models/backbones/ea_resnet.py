@@ -1,4 +1,4 @@
-"""mmdet ResNet with External Attention after chosen blocks (arXiv:2105.02358, Sec. 4.4).
+"""mmdet ResNet with External Attention after chosen blocks (arXiv:2105.02358; docs/paper_facts.md).
 
 The paper adds one EA module at the end of ResNet stage 4 for Mask R-CNN. mmdet's ``plugins=``
 hook inserts a module inside *every* block of a stage, so this backbone uses ResNet's other hook,

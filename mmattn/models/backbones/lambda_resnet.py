@@ -27,7 +27,8 @@ from mmattn.registry import register_model
 from ..utils import norm_layer_from_cfg
 from .utils import chosen_blocks, train_new_norms
 
-# c4 lambda-layer counts of the paper's hybrids (section 5.1 / appendix), by depth.
+# c4 lambda-layer counts of the paper's hybrids, by depth (not read in the paper:
+# docs/paper_facts.md#lambdanetworks).
 PAPER_C4_LAMBDA_LAYERS = {50: 1, 101: 3, 152: 6}
 _CLASSIFIER_PREFIXES = ('fc.', 'head.')  # ImageNet heads: no counterpart in a backbone
 

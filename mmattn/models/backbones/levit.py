@@ -41,9 +41,10 @@ class LeViT(BaseModule, Reparameterizable):
     A ``H x W`` input gives ``ceil(H / s) x ceil(W / s)`` maps at stride ``s``.
 
     Args:
-        arch (str | dict): '128s', '128', '192', '256' or '384' [paper, Table 2], or a dict
-            with keys ``embed_dims`` (list of int), ``key_dim`` (int), ``num_heads`` (list of
-            int) and ``depths`` (list of int), one entry per stage. Defaults to '256'.
+        arch (str | dict): '128s', '128', '192', '256' or '384' (official ``levit.py``
+            specification), or a dict with keys ``embed_dims`` (list of int), ``key_dim``
+            (int), ``num_heads`` (list of int) and ``depths`` (list of int), one entry per
+            stage. Defaults to '256'.
         in_channels (int): image channels. Defaults to 3.
         out_indices (Sequence[int]): levels to return, in this order. Defaults to (2, 3, 4).
         drop_path_rate (float): stochastic depth of every residual branch (one rate for all,
