@@ -11,11 +11,13 @@ evaluation server expects:
   is what ``IoUMetric`` writes for a dataset with ``reduce_zero_label=True``.
 * Cityscapes: one PNG per image with *labelIds* (the 34-class ids), not the 19 train ids the
   model predicts: converted here with the official table.
-* Pascal VOC: indexed PNGs (0..20) under ``results/VOC2012/Segmentation/comp6_test_cls/``.
+* Pascal VOC: palette PNGs of class indices (0..20) with the standard VOC colour map, under
+  ``results/VOC2012/Segmentation/comp6_test_cls/``: the format of the VOC ground truth and of the
+  files the EANet authors' ``test_torch.py`` wrote for their server entry. mmseg writes plain
+  8-bit PNGs of the same indices; the pixel values do not change, only the palette is added.
 """
 import os
 import os.path as osp
-import shutil
 import zipfile
 from typing import Dict
 
@@ -74,8 +76,11 @@ def pack_submission(cfg: Config, scope: str, out_dir: str, alg: str = 'mmattn',
         voc_dir = osp.join(out_dir, 'voc', 'results', 'VOC2012', 'Segmentation',
                            'comp6_test_cls')
         os.makedirs(voc_dir, exist_ok=True)
+        palette = _voc_palette()
         for name in sorted(os.listdir(png_dir)):
-            shutil.copy(osp.join(png_dir, name), osp.join(voc_dir, name))
+            indices = Image.fromarray(np.asarray(Image.open(osp.join(png_dir, name))), mode='P')
+            indices.putpalette(palette)
+            indices.save(osp.join(voc_dir, name))
         return dict(voc=_zip_dir(osp.join(out_dir, 'voc'), osp.join(out_dir, 'voc_results.zip')))
     return dict(ade20k=_zip_dir(png_dir, osp.join(out_dir, 'ade20k_results.zip')))
 
@@ -103,6 +108,22 @@ def _train_ids_to_label_ids(png_dir: str) -> None:
         path = osp.join(png_dir, name)
         train_ids = np.array(Image.open(path))
         Image.fromarray(table[train_ids]).save(path)
+
+
+def _voc_palette() -> list:
+    """The PASCAL VOC colour map (768 values): the bits of each index, spread over R, G, B.
+
+    Bit ``3j + c`` of the index sets bit ``7 - j`` of colour channel ``c``, so 1 is dark red
+    (128, 0, 0), 15 (person) is (192, 128, 128) and 255 (boundary) is (224, 224, 192).
+    """
+    palette = []
+    for index in range(256):
+        rgb = [0, 0, 0]
+        for bit in range(8):
+            for channel in range(3):
+                rgb[channel] |= ((index >> (3 * bit + channel)) & 1) << (7 - bit)
+        palette.extend(rgb)
+    return palette
 
 
 def _zip_dir(src: str, dst: str) -> str:

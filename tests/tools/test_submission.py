@@ -127,5 +127,34 @@ def test_voc_submission_follows_the_results_folder_layout(tmp_path, synthetic_ro
         assert sorted(names) == sorted(
             f'results/VOC2012/Segmentation/comp6_test_cls/{i}.png' for i in ids)
         with zf.open(names[0]) as f:
-            pred = np.array(Image.open(f))
-        assert pred.shape == (64, 96) and pred.max() <= 20
+            png = Image.open(f)
+            pred = np.array(png)
+        assert png.mode == 'P' and pred.shape == (64, 96) and pred.max() <= 20
+
+
+# The VOC colour map as published with the data (class: RGB), written out as a reference
+_VOC_COLOURS = {0: (0, 0, 0), 1: (128, 0, 0), 2: (0, 128, 0), 7: (128, 128, 128),
+                15: (192, 128, 128), 20: (0, 64, 128), 255: (224, 224, 192)}
+
+
+def test_voc_submission_pngs_are_palette_images_of_the_predicted_indices(tmp_path):
+    from mmattn.utils.submission import pack_submission
+    cfg = Config(dict(test_dataloader=dict(dataset=dict(type='PascalVOCDataset'))))
+    os.makedirs(tmp_path / 'png')
+    rng = np.random.default_rng(0)
+    written = {}
+    for image_id in ('2008_000001', '2008_000002'):
+        indices = rng.integers(0, 21, size=(5, 7), dtype=np.uint8)
+        Image.fromarray(indices).save(tmp_path / 'png' / f'{image_id}.png')  # as mmseg writes
+        written[image_id] = indices
+    zips = pack_submission(cfg, 'mmseg', str(tmp_path))
+    with zipfile.ZipFile(zips['voc']) as zf:
+        for image_id, indices in written.items():
+            with zf.open(f'results/VOC2012/Segmentation/comp6_test_cls/{image_id}.png') as f:
+                png = Image.open(f)
+                png.load()
+            assert png.mode == 'P'
+            np.testing.assert_array_equal(np.array(png), indices)
+            palette = png.getpalette()
+            for index, colour in _VOC_COLOURS.items():
+                assert tuple(palette[3 * index:3 * index + 3]) == colour, index
