@@ -19,8 +19,12 @@ crop_size = (513, 513)  # settings.CROP_SIZE
 # mean/std/bgr_to_rgb of the base's data preprocessor. Crops smaller than 513 are padded at the
 # bottom / right after normalisation with 0 and label 255 (the official pad()), here by the
 # preprocessor (size=crop_size, pad_val=0, seg_pad_val=255), not by a Pad transform (which would
-# pad before normalisation).
-data_preprocessor = dict(size=crop_size)
+# pad before normalisation). At test time it pads the normalised image with 0 to the next
+# 8k + 1 (the official pad_inf() with settings.STRIDE = 8, which eval_torch.py's ValDataset
+# applies to every val image); the padding is cropped off the prediction before scoring, which
+# equals the official scoring against a label padded with the ignored 255.
+data_preprocessor = dict(type='mmattn.StridePadSegDataPreProcessor', size=crop_size,
+                         test_stride=8)
 model = dict(
     data_preprocessor=data_preprocessor,
     # The official code starts from PyTorch-Encoding's ImageNet ResNet with a 64-64-128 stem
@@ -80,15 +84,22 @@ train_dataloader = dict(
     batch_size=4,  # per GPU: 4 GPUs x 4 = settings.BATCH_SIZE 16, SyncBN across all 16
     dataset=dict(datasets=[dataset_train, dataset_aug]))
 
-# Test: the whole image at its own size (no Resize). --tta: the official test_torch.py protocol
-# (scales settings.TEST_SCALES, + flip, resized and padded to 8k+1 on the normalised input,
-# logits summed), see mmattn/models/segmentors/logit_sum_tta.py.
+# Validation and test = the official single-scale evaluation (eval_torch.py with EMANet's
+# dataset.py ValDataset): the whole image at its own size (no Resize), decoded by PIL as the
+# official fetch() does, padded to 8k + 1 by the data preprocessor (above), labels read from
+# SegmentationClassAug as ValDataset reads them (docs/external_attention.md, "VOC validation").
+# --tta: the official test_torch.py protocol (scales settings.TEST_SCALES, + flip, resized and
+# padded to 8k+1 on the normalised input, logits summed), see
+# mmattn/models/segmentors/logit_sum_tta.py.
 test_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='LoadAnnotations'),
+    dict(type='LoadImageFromFile', imdecode_backend='pillow'),
+    dict(type='LoadAnnotations'),  # mmseg reads label PNGs with PIL, palette indices as they are
     dict(type='PackSegInputs')
 ]
-val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
+val_dataloader = dict(
+    dataset=dict(
+        data_prefix=dict(img_path='JPEGImages', seg_map_path='SegmentationClassAug'),
+        pipeline=test_pipeline))
 test_dataloader = val_dataloader
 tta_model = dict(
     type='mmattn.LogitSumTTAModel',

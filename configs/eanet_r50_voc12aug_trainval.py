@@ -34,12 +34,14 @@ param_scheduler = [
 ]
 train_cfg = dict(max_iters=10000, val_interval=2000)
 default_hooks = dict(checkpoint=dict(interval=2000))
-# Validation still runs on VOC val, which is inside trainval: it only tracks the fit.
+# Validation still runs on VOC val (stage 1's official single-scale evaluation), which is inside
+# trainval: it only tracks the fit.
 
 # Test = the VOC 2012 test set (VOC2012test.tar: JPEGImages and
 # ImageSets/Segmentation/test.txt): no labels, so predictions are written as PNGs for the
 # evaluation server; with --tta the official multi-scale + flip protocol.
-test_pipeline = [dict(type='LoadImageFromFile'), dict(type='PackSegInputs')]
+test_pipeline = [dict(type='LoadImageFromFile', imdecode_backend='pillow'),
+                 dict(type='PackSegInputs')]
 tta_pipeline = test_pipeline
 test_dataloader = dict(
     dataset=dict(

@@ -1,12 +1,17 @@
 """Our re-implementation of the authors' EANet (MenghaoGuo/EANet), for the parity tests.
 
 Written from the official code's structure (model_torch.py: module names, the dilation rule of
-_make_layer, the head, the final upsampling; test_torch.py: the multi-scale + flip loop), not
-copied from it. Its state dict has the official key names, so it stands in for the released
+_make_layer, the head, the final upsampling; test_torch.py: the multi-scale + flip loop;
+eval_torch.py with the EMANet dataset.py / metric.py it imports: the single-scale evaluation),
+not copied from it. Its state dict has the official key names, so it stands in for the released
 checkpoint; ``randomise`` gives every weight and BN statistic a random value.
 """
+import os.path as osp
+
+import numpy as np
 import torch
 import torch.nn.functional as F
+from PIL import Image
 from torch import nn
 
 BLOCKS = {50: (3, 4, 6, 3), 101: (3, 4, 23, 3)}
@@ -144,3 +149,41 @@ def official_test(model, image, scales=(0.5, 0.75, 1.0, 1.25, 1.5, 1.75)):
             logit = F.interpolate(logit, size=(h, w), mode='bilinear', align_corners=True)
             total += logit.flip(3) if flip else logit
     return total
+
+
+def official_evaluate(model, data_root, image_ids, num_classes=21, stride=8, ignore=255):
+    """eval_torch.py main() on VOC val: the confusion matrix and each image's padded logits.
+
+    Per image, as EMANet's ``ValDataset`` prepares it: the JPEG decoded by PIL as RGB and
+    normalised (``fetch``), the label read from ``SegmentationClassAug/{id}.png`` as a palette
+    image, both padded at the bottom / right to the next ``stride * k + 1`` (``pad_inf``: image
+    with 0 after normalisation, label with ``ignore``). The model predicts on the padded image;
+    ``fast_hist`` counts (label, argmax) over the pixels whose label is a class (padding and
+    255 drop out). Returns ``(hist, logits)``: hist[label, prediction] summed over the images.
+    """
+    hist = torch.zeros(num_classes, num_classes, dtype=torch.long)
+    all_logits = []
+    for image_id in image_ids:
+        with open(osp.join(data_root, 'JPEGImages', image_id + '.jpg'), 'rb') as file:
+            rgb = torch.from_numpy(np.asarray(Image.open(file).convert('RGB')).copy())
+        with open(osp.join(data_root, 'SegmentationClassAug', image_id + '.png'), 'rb') as file:
+            label = torch.from_numpy(np.asarray(Image.open(file).convert('P')).astype(np.int64))
+        image = normalise(rgb)
+        pad_h, pad_w = ((stride + 1 - size % stride) % stride for size in image.shape[-2:])
+        image = F.pad(image, (0, pad_w, 0, pad_h), value=0.0)
+        label = F.pad(label, (0, pad_w, 0, pad_h), value=ignore)
+        with torch.no_grad():
+            logits = model(image)
+        prediction = logits.argmax(dim=1)[0]
+        keep = (label >= 0) & (label < num_classes)
+        hist += torch.bincount(num_classes * label[keep] + prediction[keep],
+                               minlength=num_classes**2).reshape(num_classes, num_classes)
+        all_logits.append(logits)
+    return hist, all_logits
+
+
+def official_miou(hist):
+    """metric.py cal_scores(): mean over classes of diag / (row + column - diag), NaN skipped."""
+    hist = hist.double()
+    iou = hist.diag() / (hist.sum(0) + hist.sum(1) - hist.diag())
+    return float(np.nanmean(iou.numpy()))

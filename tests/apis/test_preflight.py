@@ -122,23 +122,51 @@ def test_a_missing_test_set_warns_but_does_not_block_training(tmp_path):
 
 
 @pytest.mark.usefixtures('skip_macs')
-def test_every_member_of_a_concatenated_dataset_is_checked(tmp_path):
-    root = tmp_path / 'VOC2012'
+def _voc_tree(root, val_names=('a', )) -> dict:
+    """VOC2012 folders, train.txt = 'a', val.txt = val_names; image 'a' with both labels."""
     for sub in ('JPEGImages', 'SegmentationClass', 'SegmentationClassAug',
                 'ImageSets/Segmentation'):
         os.makedirs(root / sub)
-    for split in ('train', 'val'):
-        (root / 'ImageSets' / 'Segmentation' / f'{split}.txt').write_text('a\n')
-    options = {'train_dataloader.dataset.datasets.0.data_root': str(root),
-               'train_dataloader.dataset.datasets.1.data_root': str(root),
-               'val_dataloader.dataset.data_root': str(root),
-               'test_dataloader.dataset.data_root': str(root),
-               'model.data_preprocessor.size': (64, 64)}
-    result = preflight(VOC, iters=0, cfg_options=options)
+    for path in ('JPEGImages/a.jpg', 'SegmentationClass/a.png', 'SegmentationClassAug/a.png'):
+        (root / path).touch()
+    (root / 'ImageSets/Segmentation/train.txt').write_text('a\n')
+    (root / 'ImageSets/Segmentation/val.txt').write_text('\n'.join(val_names) + '\n')
+    return {'train_dataloader.dataset.datasets.0.data_root': str(root),
+            'train_dataloader.dataset.datasets.1.data_root': str(root),
+            'val_dataloader.dataset.data_root': str(root),
+            'test_dataloader.dataset.data_root': str(root),
+            'model.data_preprocessor.size': (64, 64)}
+
+
+@pytest.mark.usefixtures('skip_macs')
+def test_every_member_of_a_concatenated_dataset_is_checked(tmp_path):
+    root = tmp_path / 'VOC2012'
+    result = preflight(VOC, iters=0, cfg_options=_voc_tree(root))
     data = [item for item in result['missing_files'] if 'checkpoint' not in item['what']]
     # the SBD list of the second member (innermost_dataset alone sees the first)
     assert [item['path'] for item in data] == [
         osp.join(str(root), 'ImageSets/Segmentation/aug.txt')]
+
+
+@pytest.mark.usefixtures('skip_macs')
+def test_listed_val_images_without_their_label_are_reported_before_training(tmp_path):
+    """mmseg's VOC converter writes no SegmentationClassAug label for most val images; the
+    authors' configs read val labels there: found at the first validation, hours in."""
+    root = tmp_path / 'VOC2012'
+    options = _voc_tree(root, val_names=('a', 'b', 'c'))
+    (root / 'JPEGImages/b.jpg').touch()
+    (root / 'JPEGImages/c.jpg').touch()
+    result = preflight(VOC, iters=0, cfg_options=options)
+    item, = [item for item in result['missing_files'] if 'SegmentationClassAug' in item['path']]
+    assert item['path'] == osp.join(str(root), 'SegmentationClassAug', 'b.png')
+    assert '2 of the 3' in item['what'] and 'val.txt' in item['what']
+    assert 'val' in item['needed_by'] and item['blocking']
+    assert 'docs/get_started.md#pascal-voc' in item['fix']
+    (root / 'SegmentationClassAug/b.png').touch()
+    (root / 'SegmentationClassAug/c.png').touch()
+    result = preflight(VOC, iters=0, cfg_options=options)
+    assert not [item for item in result['missing_files'] if 'checkpoint' not in item['what']
+                and 'aug.txt' not in item['path']]
 
 
 @pytest.mark.usefixtures('skip_macs')

@@ -76,6 +76,9 @@ def test_authors_model_is_the_official_resnet_and_head(name):
     assert preprocessor.std == [58.395, 57.12, 57.375]
     assert preprocessor.bgr_to_rgb and preprocessor.pad_val == 0
     assert preprocessor.seg_pad_val == 255 and preprocessor.size == (513, 513)
+    # eval_torch.py's ValDataset: pad_inf() to 8k + 1 with settings.STRIDE = 8
+    assert preprocessor.type == 'mmattn.StridePadSegDataPreProcessor'
+    assert preprocessor.test_stride == 8
 
 
 @pytest.mark.parametrize('name', AUTHORS + [OFFICIAL])
@@ -110,6 +113,25 @@ def test_authors_training_augmentation_is_the_official_one(name):
         crop = pipeline[3]
         assert crop.crop_size == (513, 513) and crop.get('cat_max_ratio', 1.0) == 1.0
         assert pipeline[4].prob == 0.5
+
+
+@pytest.mark.parametrize('name', AUTHORS_ALL)
+def test_authors_validation_is_the_official_single_scale_evaluation(name):
+    """eval_torch.py + EMANet dataset.py ValDataset: val.txt, labels from SegmentationClassAug,
+    PIL decoding (fetch()), the whole image; its 8k + 1 padding is the data preprocessor's."""
+    cfg = _load(name)
+    dataset = cfg.val_dataloader.dataset
+    assert dataset.ann_file == 'ImageSets/Segmentation/val.txt'
+    assert dataset.data_prefix == dict(img_path='JPEGImages', seg_map_path='SegmentationClassAug')
+    assert _types(dataset.pipeline) == ['LoadImageFromFile', 'LoadAnnotations', 'PackSegInputs']
+    assert dataset.pipeline[0].imdecode_backend == 'pillow'
+    assert dataset.pipeline[1].get('imdecode_backend', 'pillow') == 'pillow'  # mmseg's default
+    assert cfg.val_evaluator.type == 'IoUMetric' and cfg.val_evaluator.get('ignore_index',
+                                                                            255) == 255
+    if name not in AUTHORS_TRAINVAL:  # their test set is VOC test, without labels
+        assert cfg.test_dataloader == cfg.val_dataloader
+    for pipeline in (cfg.test_dataloader.dataset.pipeline, cfg.tta_pipeline):
+        assert pipeline[0] == dict(type='LoadImageFromFile', imdecode_backend='pillow')
 
 
 @pytest.mark.parametrize('name', AUTHORS_ALL)
@@ -229,6 +251,22 @@ def test_crops_are_padded_to_513_after_normalisation_with_0_and_label_255():
     assert inputs.shape == (1, 3, 513, 513)
     assert torch.all(inputs[..., 300:, :] == 0) and torch.all(inputs[..., :, 400:] == 0)
     assert torch.all(label[:, 300:, :] == 255) and torch.all(label[:, :300, :400] == 0)
+
+
+def test_validation_input_is_padded_to_8k_plus_1_after_normalisation_and_cropped_back():
+    model, _ = _built('eanet_r50_voc12aug.py')
+    sample = SegDataSample(metainfo=dict(img_shape=(300, 400), ori_shape=(300, 400)))
+    sample.gt_sem_seg = PixelData(data=torch.zeros(1, 300, 400, dtype=torch.long))
+    image = torch.full((3, 300, 400), 255, dtype=torch.uint8)
+    data = model.data_preprocessor(dict(inputs=[image], data_samples=[sample]), False)
+    inputs, (sample, ) = data['inputs'], data['data_samples']
+    assert inputs.shape == (1, 3, 305, 401)  # 8 * 38 + 1, 8 * 50 + 1
+    assert torch.all(inputs[..., 300:, :] == 0) and torch.all(inputs[..., :, 400:] == 0)
+    assert torch.all(inputs[..., :300, :400] != 0)
+    assert sample.gt_sem_seg.shape == (300, 400)  # the label is scored as it is
+    logits = torch.randn(1, 21, 305, 401)
+    (result, ) = model.postprocess_result(logits, [sample])
+    assert torch.equal(result.seg_logits.data, logits[0, :, :300, :400])
 
 
 # ---- mmseg standard schedules ------------------------------------------------------------------

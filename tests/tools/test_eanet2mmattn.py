@@ -6,7 +6,6 @@ import subprocess
 import sys
 import zipfile
 
-import mmcv
 import numpy as np
 import pytest
 import torch
@@ -28,9 +27,10 @@ def _run(*args) -> str:
 
 @pytest.fixture(scope='module')
 def voc_root(tmp_path_factory):
-    """VOCdevkit/VOC2012 layout with two images listed in val.txt and test.txt."""
+    """VOCdevkit/VOC2012 layout with two images listed in val.txt and test.txt; the val labels
+    in SegmentationClassAug, where the official evaluation reads them."""
     root = tmp_path_factory.mktemp('voc')
-    for folder in ('JPEGImages', 'SegmentationClass', 'ImageSets/Segmentation'):
+    for folder in ('JPEGImages', 'SegmentationClassAug', 'ImageSets/Segmentation'):
         os.makedirs(root / folder)
     rng = np.random.default_rng(0)
     names = [f'2007_00000{i}' for i in range(len(SIZES))]
@@ -38,7 +38,7 @@ def voc_root(tmp_path_factory):
         Image.fromarray(rng.integers(0, 256, (height, width, 3), dtype=np.uint8)).save(
             root / 'JPEGImages' / f'{name}.jpg')
         Image.fromarray(rng.integers(0, 21, (height, width), dtype=np.uint8)).save(
-            root / 'SegmentationClass' / f'{name}.png')
+            root / 'SegmentationClassAug' / f'{name}.png')
     for split in ('val', 'test'):
         (root / 'ImageSets/Segmentation' / f'{split}.txt').write_text('\n'.join(names) + '\n')
     return root, names
@@ -72,8 +72,8 @@ def test_converted_checkpoint_evaluates_with_the_official_tta(tmp_path, voc_root
          '--work-dir', str(tmp_path / 'work'), '--out', str(out), *_options(root))
     differs_from_single_scale = []
     for name in names:
-        bgr = mmcv.imread(str(root / 'JPEGImages' / f'{name}.jpg'))  # the pixels mmseg reads
-        rgb = torch.from_numpy(np.ascontiguousarray(bgr[..., ::-1]))
+        # decoded by PIL, as the official fetch() and the config's pipeline decode it
+        rgb = torch.from_numpy(np.array(Image.open(root / 'JPEGImages' / f'{name}.jpg')))
         with torch.no_grad():
             expected = official_test(official, normalise(rgb)).argmax(1)[0].numpy()
             single_scale = official(normalise(rgb)).argmax(1)[0].numpy()

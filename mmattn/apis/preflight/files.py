@@ -71,6 +71,28 @@ def _check_dataset(leaf: dict, split: str, add) -> None:
         folder = osp.join(root, prefix) if prefix else None
         if folder and not osp.isdir(folder):
             add(folder, f'{split} {key} folder ({kind})', split, fix)
+        elif folder and ann and osp.isfile(ann) and key in _LISTED:
+            _check_listed_files(ann, folder, key, leaf, split, add, fix)
+
+
+# mmseg's list-file datasets (BaseSegDataset with ann_file: one name a line): the file of each
+# name in each folder, with the dataset's suffix (mmseg's defaults here).
+_LISTED = {'img_path': ('img_suffix', '.jpg'), 'seg_map_path': ('seg_map_suffix', '.png')}
+
+
+def _check_listed_files(ann: str, folder: str, key: str, leaf: dict, split: str, add,
+                        fix: str) -> None:
+    """Names in a segmentation list file whose image or label is missing: the run would stop
+    at the first of them, perhaps hours in (validation); one entry, with the first and the count."""
+    suffix_key, default = _LISTED[key]
+    suffix = leaf.get(suffix_key, default)
+    with open(ann) as file:
+        names = [line.strip() for line in file if line.strip()]
+    missing = [name for name in names if not osp.isfile(osp.join(folder, name + suffix))]
+    if missing:
+        add(osp.join(folder, missing[0] + suffix),
+            f'{split} {key} file of {len(missing)} of the {len(names)} names in '
+            f'{osp.basename(ann)} ({leaf.get("type")}), the first of them', split, fix)
 
 
 def _data_fix(dataset: dict) -> str:

@@ -13,7 +13,9 @@ both flips (flip first, then resize):
 :class:`LogitSumTTAModel` reproduces that sequence of operations exactly, so ``tools/test.py
 CONFIG CKPT --tta`` on a converted official checkpoint gives the official predictions. Its
 ``tta_pipeline`` is a plain test pipeline (no ``TestTimeAug``, no ``Resize``): the scales and
-flips are applied here.
+flips are applied here. Padding the data preprocessor adds at test time (mmseg's ``test_cfg``,
+:class:`~mmattn.models.data_preprocessor.StridePadSegDataPreProcessor`) is cropped off first,
+since the official loop scales the image itself.
 """
 from typing import Sequence
 
@@ -21,6 +23,7 @@ import torch
 import torch.nn.functional as F
 from mmengine.model import BaseTTAModel
 
+from mmattn.models.data_preprocessor import pad_to_stride_plus_one
 from mmattn.registry import register_model
 
 __all__ = ['LogitSumTTAModel']
@@ -55,9 +58,7 @@ class LogitSumTTAModel(BaseTTAModel):
         """Zero-pad (B, C, h, w) at the bottom / right to ``pad_divisor * k + 1``."""
         if self.pad_divisor is None:
             return image
-        divisor = self.pad_divisor
-        pad_h, pad_w = ((divisor + 1 - size % divisor) % divisor for size in image.shape[-2:])
-        return F.pad(image, (0, pad_w, 0, pad_h), value=0.0)
+        return pad_to_stride_plus_one(image, self.pad_divisor)[0]
 
     def aug_logits(self, inputs: torch.Tensor) -> torch.Tensor:
         """Summed logits of every scale and flip: (B, 3, H, W) -> (B, classes, H, W).
@@ -89,8 +90,17 @@ class LogitSumTTAModel(BaseTTAModel):
                              'tta_pipeline must be a plain test pipeline (LoadImageFromFile, '
                              '[LoadAnnotations,] PackSegInputs), without TestTimeAug')
         data = self.module.data_preprocessor(data, False)
-        logits = self.aug_logits(data['inputs'])
-        return self.module.postprocess_result(logits, data['data_samples'])
+        inputs, samples = data['inputs'], data['data_samples']
+        # The preprocessor pads a test batch as one tensor (its images share one size), so
+        # every sample records the same padding: (left, right, top, bottom).
+        meta = samples[0].metainfo if samples else {}
+        left, right, top, bottom = meta.get('img_padding_size', (0, 0, 0, 0))
+        height, width = inputs.shape[-2:]
+        inputs = inputs[..., top:height - bottom, left:width - right]
+        for sample in samples or ():
+            sample.set_metainfo(dict(img_padding_size=[0, 0, 0, 0],
+                                     pad_shape=tuple(inputs.shape[-2:])))
+        return self.module.postprocess_result(self.aug_logits(inputs), samples)
 
     def merge_preds(self, data_samples_list):
         """Not used: :meth:`test_step` merges the augmentations on the logits."""
