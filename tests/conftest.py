@@ -9,6 +9,31 @@ if REPO not in sys.path:  # configs' custom_imports and the tools import mmattn 
     sys.path.insert(0, REPO)
 
 
+def pytest_addoption(parser):
+    parser.addoption('--device', default='cpu',
+                     help='device of the operator and backbone tests (tests/test_on_device.py): '
+                     'cpu (default) or cuda[:N]')
+
+
+def pytest_configure(config):
+    import torch
+    name = config.getoption('--device')
+    try:
+        device = torch.device(name)
+    except RuntimeError as error:
+        raise pytest.UsageError(f'--device {name}: not a torch device ({error})')
+    if device.type == 'cuda' and not torch.cuda.is_available():
+        raise pytest.UsageError(f'--device {name}: torch.cuda.is_available() is False on this '
+                                'machine; run on a GPU machine or with --device cpu')
+
+
+@pytest.fixture(scope='session')
+def device(request):
+    """The torch.device of ``--device`` (default cpu)."""
+    import torch
+    return torch.device(request.config.getoption('--device'))
+
+
 @pytest.fixture(scope='session')
 def repo_root() -> str:
     return REPO
