@@ -16,9 +16,10 @@ float64 copy of itself on the CPU:
   on 2 cores). Marked slow.
 
 Training forms run in training mode (BatchNorm on batch statistics, as in training; the deep
-backbone in eval mode); deploy forms in eval mode against the training form in eval mode, after a few batches that give the
-BatchNorms non-trivial statistics. The LeViT backbone needs OpenMMLab (mmengine's BaseModule):
-it skips, saying so, where that is not installed (the bare GPU image).
+backbone in eval mode); deploy forms in eval mode against the training form in eval mode,
+after a few batches that give the BatchNorms non-trivial statistics. The LeViT backbone needs
+OpenMMLab (mmengine's BaseModule): it skips, saying so, where that is not installed (the bare
+GPU image).
 """
 import copy
 from typing import Callable, Dict, Tuple
