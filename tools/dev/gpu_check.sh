@@ -9,7 +9,7 @@
 # lambda-networks, mmengine, mmdet, mmseg, ... made as docs/testing.md shows), installed
 # offline (--no-index --no-deps) into a temporary folder put first on PYTHONPATH and removed
 # at exit; nothing else is installed or changed. The remaining options go to
-# tools/dev/gpu_check.py, which runs the checks (its docstring lists them) and writes the
+# tools/dev/gpucheck/checks.py, which runs the checks (its docstring lists them) and writes the
 # report (default <repo>/work_dirs/gpu_check/REPORT.md). Exit code 1 when a check fails.
 set -euo pipefail
 
@@ -46,4 +46,4 @@ if [ -n "$wheels" ]; then
 fi
 
 export PYTHONPATH="${site_path:+$site_path:}$repo${PYTHONPATH:+:$PYTHONPATH}"
-"$py" "$repo/tools/dev/gpu_check.py" --installed "$installed" ${args[@]+"${args[@]}"}
+"$py" "$repo/tools/dev/gpucheck/checks.py" --installed "$installed" ${args[@]+"${args[@]}"}

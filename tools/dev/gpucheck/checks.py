@@ -1,7 +1,7 @@
 """The checks of ``tools/dev/gpu_check.sh``, within a time budget, and its Markdown report.
 
-    python tools/dev/gpu_check.py [--device cuda|cpu] [--out FILE] [--only CHECK ...]
-                                  [--budget SECONDS] [--installed TEXT]
+    python tools/dev/gpucheck/checks.py [--device cuda|cpu] [--out FILE] [--only CHECK ...]
+                                        [--budget SECONDS] [--installed TEXT]
 
 Checks, in this order, each in its own process with a time limit (the whole run stays within
 ``--budget``, 480 s by default; a check that no longer fits is reported as not run):
@@ -36,7 +36,7 @@ import time
 import xml.etree.ElementTree as ElementTree
 from importlib import metadata
 
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 CHECKS = ('environment', 'layer-tests', 'compile', 'benches', 'eanet-step', 'levit-det-step')
 LIMITS = {'environment': 60, 'layer-tests': 150, 'compile': 150, 'benches': 150,
           'eanet-step': 90, 'levit-det-step': 90}
