@@ -80,9 +80,12 @@ def environment(device):
     gpus = [f'{torch.cuda.get_device_name(i)} '
             f'({torch.cuda.get_device_properties(i).total_memory // 2**20} MiB)'
             for i in range(torch.cuda.device_count())] if torch.cuda.is_available() else []
-    code, out = _run([sys.executable, 'mmattn/utils/mmcv_cuda.py', 'check'], 60)
-    mmcv_ops = (out.strip().splitlines() or [''])[0].replace('mmcv ops: ', '') if code == 0 \
-        else f'NOT usable on this device: {" ".join(out.split())[:300]}'
+    if versions['mmcv'] == 'not installed':
+        code, mmcv_ops = 1, 'mmcv is not installed'
+    else:
+        code, out = _run([sys.executable, 'mmattn/utils/mmcv_cuda.py', 'check'], 60)
+        mmcv_ops = (out.strip().splitlines() or [''])[0].replace('mmcv ops: ', '') \
+            if code == 0 else f'NOT usable on this device: {" ".join(out.split())[:300]}'
     facts = dict(machine=f'{cpu}, {os.cpu_count()} cores', gpus=gpus or ['none'],
                  python=platform.python_version(), torch_cuda=torch.version.cuda,
                  versions=versions, mmcv_ops=mmcv_ops, mmcv_ops_ok=code == 0)
@@ -94,7 +97,7 @@ def environment(device):
 def pytest_check(device, args, timeout, work):
     import importlib.util
     if importlib.util.find_spec('pytest') is None:
-        return 'SKIP', '-', 'pytest is not installed (add its wheels to --wheels)'
+        return 'SKIP', 'pytest is not installed (add its wheels to --wheels)', ''
     xml = osp.join(work, f'junit-{len(os.listdir(work))}.xml')
     code, out = _run([sys.executable, '-m', 'pytest', *args, '--device', device, '-q',
                          '-p', 'no:cacheprovider', f'--junitxml={xml}'], timeout)
@@ -173,13 +176,13 @@ def train_step(name, device):
 
 def step_check(name, device, timeout, mmcv_ops_ok):
     if name == 'levit-det-step' and not mmcv_ops_ok:
-        return 'SKIP', '-', "RetinaNet's focal loss is an mmcv op; mmcv's ops do not run on " \
-            'this device (environment row)'
+        return 'SKIP', "RetinaNet's focal loss is an mmcv op, and mmcv's ops do not run on " \
+            'this device (see mmcv ops above)', ''
     start = time.time()
     code, out = _run([sys.executable, __file__, '--step', name, '--device', device], timeout)
     took = time.time() - start
     if code == SKIP:
-        return 'SKIP', '-', out.strip().splitlines()[0]
+        return 'SKIP', out.strip().splitlines()[0], ''
     if code != 0:
         return 'FAIL', 'timed out' if code is None else f'exit code {code}', out[-1500:]
     result = json.loads(next(line[len(RESULT):] for line in out.splitlines()
@@ -215,7 +218,7 @@ def main(argv=None):
         timeout = min(LIMITS[name], left)
         t0 = time.time()
         if timeout < 20:
-            rows.append((name, 'SKIP', '-', f'not run: {left:.0f} s of the budget left', 0))
+            rows.append((name, 'SKIP', f'not run: {left:.0f} s of the budget left', '', 0))
             continue
         if name == 'layer-tests':
             result = pytest_check(args.device, ['tests/test_on_device.py', 'tests/test_imports.py',
