@@ -3,7 +3,7 @@ import json
 import math
 import os
 import os.path as osp
-from typing import List, Optional, Sequence, Tuple, Union
+from typing import Optional, Sequence, Tuple, Union
 
 from mmengine.config import Config
 
