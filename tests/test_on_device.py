@@ -223,3 +223,38 @@ def test_torch_compile_matches_eager(name, deploy, device):
     (out * weights).sum().backward()
     (expected * weights).sum().backward()
     assert _relative_error(inputs.grad, eager_inputs.grad) < 1e-4
+
+
+_WITHOUT_OPENMMLAB = '''
+import importlib.abc, importlib.util, sys
+NAMES = ('mmengine', 'mmcv', 'mmdet', 'mmseg')
+class Block(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split('.')[0] in NAMES:
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+sys.meta_path.insert(0, Block())
+_find_spec = importlib.util.find_spec
+importlib.util.find_spec = lambda name, package=None: (
+    None if name.split('.')[0] in NAMES else _find_spec(name, package))
+'''
+
+
+@pytest.mark.slow
+def test_without_openmmlab_these_tests_run_and_modules_needing_it_skip_by_name(tmp_path):
+    # the lent GPU image has torch alone: an interpreter whose imports of OpenMMLab fail
+    import os
+    import subprocess
+    import sys
+
+    from conftest import REPO
+    (tmp_path / 'sitecustomize.py').write_text(_WITHOUT_OPENMMLAB)
+    env = dict(os.environ, PYTHONPATH=f'{tmp_path}{os.pathsep}{REPO}')
+    proc = subprocess.run(
+        [sys.executable, '-m', 'pytest', 'tests/apis/test_launch.py', 'tests/test_on_device.py',
+         '-k', 'test_forward_and_gradients and (lambda or levit_backbone)', '-rs', '-q',
+         '-p', 'no:cacheprovider'], cwd=REPO, env=env, capture_output=True, text=True,
+        timeout=300)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert '2 passed, 2 skipped' in proc.stdout  # lambda, lambda_global; test_launch, backbone
+    assert 'needs OpenMMLab: mmengine is not installed' in proc.stdout
+    assert 'the LeViT backbone needs OpenMMLab' in proc.stdout
