@@ -25,6 +25,9 @@ def main() -> None:
                         help='keep the demo\'s data, log and PNGs here (default: a temporary '
                         'folder, removed)')
     args = parser.parse_args()
+    if args.device:
+        parser.error(f'--device {args.device}: the demo is a CPU training run, not a layer '
+                     'benchmark; run it without --device')
     if args.clock != 'wall':
         parser.error(f'--clock {args.clock}: the demo reports its wall time only; drop --clock')
     start(args)

@@ -12,6 +12,10 @@ batch 1, float32, ``torch.inference_mode``):
 3. EANet vs mmseg's NLHead (non-local) and DAHead models at 512x512 input: the decode heads on the
    R101-D8 stage-4 map (1x2048x64x64), and with ``--full-models`` the whole R101-D8 segmentors.
 Time and peak memory as defined in ``bench/common.py`` (best of interleaved runs; tensor bytes).
+
+``--device cpu|cuda``: the operators of table 2 alone on that device (EA, its deploy form and,
+where mmcv imports, NonLocal2d; float32, bf16 and fp16 rows, median of repeats;
+``bench/common.py``).
 """
 import sys
 from pathlib import Path
@@ -20,8 +24,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a file: the repo root
 
-from bench.common import (bench_parser, interleaved_ms, markdown_table,  # noqa: E402
-                          peak_memory_mb, start)
+from bench.common import (bench_parser, device_layer_table, interleaved_ms,  # noqa: E402
+                          markdown_table, peak_memory_mb, start)
 
 ROOT = Path(__file__).resolve().parents[1]
 PAPER_EA_PARAMS_M = 0.55
@@ -170,6 +174,28 @@ def bench_segmentors(quick: bool, clock: str, full_models: bool) -> str:
     return '\n'.join(tables)
 
 
+def bench_on_device(device: torch.device, quick: bool) -> str:
+    """EA, its deploy form and NonLocal2d (where mmcv imports) on ``device``, inference."""
+    channels = 512
+    kinds = ['ea', 'ea_deploy']
+    missing = ''
+    try:
+        import mmcv.cnn  # noqa: F401
+        kinds.append('nonlocal_r2')
+    except ImportError as error:
+        missing = f'\nNot run (not importable): mmcv NonLocal2d ({error})\n'
+    labels = dict(ea='EA (ours)', ea_deploy='EA deploy form', nonlocal_r2='NonLocal2d r2')
+    sides = {labels[kind]: _operator(kind, channels).to(device) for kind in kinds}
+    sizes = (16, ) if device.type == 'cpu' else (32, 64) if quick else (32, 64, 128)
+    inputs = {f'1x{channels}x{size}x{size}':
+              (lambda size=size: torch.randn(1, channels, size, size, device=device))
+              for size in sizes}
+    return device_layer_table(
+        f'EA (S=64) vs its deploy form vs NonLocal2d (mmcv, reduction 2), {channels} '
+        'channels', sides, inputs, device,
+        repeats=3 if device.type == 'cpu' else 10 if quick else 30, backward=False) + missing
+
+
 def main() -> None:
     parser = bench_parser(__doc__)
     parser.add_argument('--full-models', action='store_true',
@@ -178,6 +204,9 @@ def main() -> None:
                         help='what to run')
     args = parser.parse_args()
     start(args)
+    if args.device:
+        print(bench_on_device(torch.device(args.device), args.quick))
+        return
     if 'operator' in args.sections:
         print(bench_operator(args.quick, args.clock), flush=True)
     if 'scaling' in args.sections:

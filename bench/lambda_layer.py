@@ -10,6 +10,9 @@ Prints markdown tables, every pair measured side by side in this run:
 2. the Mask R-CNN R50-FPN training step (forward + backward + SGD step) with the LambdaResNet-50
    hybrid of ``configs/mask_rcnn_lambda_r50_fpn_1x_coco.py`` against mmdet's plain R50.
 Time and peak memory as defined in ``bench/common.py`` (best of interleaved runs; tensor bytes).
+
+``--device cpu|cuda``: table 1 alone on that device (float32, bf16 and fp16 rows, median of
+repeats; ``bench/common.py``), with each peer that imports.
 """
 import sys
 from pathlib import Path
@@ -18,8 +21,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a file: the repo root
 
-from bench.common import (bench_parser, interleaved_ms, markdown_table,  # noqa: E402
-                          peak_memory_mb, start)
+from bench.common import (bench_parser, device_layer_table, interleaved_ms,  # noqa: E402
+                          markdown_table, peak_memory_mb, start)
 from bench.mask_rcnn import train_step_ms  # noqa: E402
 from mmattn.layers import LambdaLayer  # noqa: E402
 
@@ -88,9 +91,42 @@ def bench_mask_rcnn(side: int, repeats: int, clock: str) -> str:
           f"{times['LambdaResNet-50']:.0f} ms", f'{ratio:.2f}x')])
 
 
+def bench_on_device(device: torch.device, quick: bool) -> str:
+    """Table 1 on ``device``: ours and each peer that imports, three precisions."""
+    torch.manual_seed(0)
+    makers = dict(ours=lambda: LambdaLayer(CHANNELS, CHANNELS, **PAPER))
+    missing = []
+    try:
+        import lambda_networks
+        makers['lambda-networks'] = lambda: lambda_networks.LambdaLayer(
+            CHANNELS, dim_out=CHANNELS, dim_k=PAPER['dim_k'], heads=PAPER['heads'],
+            dim_u=PAPER['dim_u'], r=PAPER['r'])
+    except ImportError as error:
+        missing.append(f'lambda-networks ({error})')
+    try:
+        from mmcv.cnn import NonLocal2d
+        makers['NonLocal2d'] = lambda: NonLocal2d(CHANNELS, reduction=2,
+                                                  mode='embedded_gaussian')
+    except ImportError as error:
+        missing.append(f'mmcv NonLocal2d ({error})')
+    sides = {name: make().to(device).train() for name, make in makers.items()}
+    sizes = (16, ) if device.type == 'cpu' else (32, 64) if quick else (32, 64, 128)
+    inputs = {f'{BATCH}x{CHANNELS}x{side}x{side}':
+              (lambda side=side: torch.randn(BATCH, CHANNELS, side, side, device=device))
+              for side in sizes}
+    table = device_layer_table(
+        f'LambdaLayer vs its peers, {CHANNELS} -> {CHANNELS} channels, k=16, h=4, u=1, r=23',
+        sides, inputs, device, repeats=3 if device.type == 'cpu' else 10 if quick else 30,
+        backward=True)
+    return table + (f'\nNot run (not importable): {"; ".join(missing)}\n' if missing else '')
+
+
 def main() -> None:
     args = bench_parser(__doc__).parse_args()
     start(args)
+    if args.device:
+        print(bench_on_device(torch.device(args.device), args.quick))
+        return
     sizes = (32, 64) if args.quick else (32, 64, 128)
     repeats = 3 if args.quick else 5
     print(bench_layers(sizes, repeats, args.clock), flush=True)

@@ -11,6 +11,10 @@ kernels our blocks choose between (the explicit ``softmax(q k^T + B) v`` product
 fused ``scaled_dot_product_attention``) at the token counts of a 224x224 and a 512x1024 input's
 first stage. Time as defined in ``bench/common.py`` (best of interleaved runs).
 
+``--device cpu|cuda``: the fused models alone on that device at 224x224 (float32, bf16 and
+fp16 rows, median of repeats; ``bench/common.py``); ours needs OpenMMLab (the backbone is an
+mmengine module), timm is the peer where it imports.
+
 timm is a test/benchmark peer only (imported behind the tests' torchvision stand-in,
 ``tests/torchvision_stub.py``).
 """
@@ -23,7 +27,8 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a file: the repo root
 
-from bench.common import bench_parser, interleaved_ms, markdown_table, start  # noqa: E402
+from bench.common import (bench_parser, device_layer_table, interleaved_ms,  # noqa: E402
+                          markdown_table, start)
 
 
 def _fuse_timm(module: nn.Module) -> nn.Module:
@@ -109,9 +114,42 @@ def bench_attention_kernels(quick: bool, clock: str) -> str:
         '(and always on CUDA): above 1 the explicit product is faster.')
 
 
+def bench_on_device(device: torch.device, quick: bool) -> str:
+    """Fused LeViT-128S / 256 (ours, and timm's where it imports) on ``device``, inference."""
+    try:
+        from mmattn.models.backbones.levit import LeViT
+        from mmattn.models.converters import convert_levit
+    except ImportError as error:
+        return f'Not run: our LeViT backbone needs OpenMMLab ({error})\n'
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / 'tests'))
+    from levit_oracle import randomise_levit_statistics, timm_behind_standin
+    batch = 2 if device.type == 'cpu' else 32 if quick else 128
+    tables = []
+    with timm_behind_standin() as timm:
+        for arch in ('128s', '256'):
+            torch.manual_seed(0)
+            reference = randomise_levit_statistics(
+                timm.create_model(f'levit_{arch}', pretrained=False, num_classes=0)).eval()
+            ours = LeViT(arch, out_indices=(4, )).eval()
+            ours.load_state_dict(convert_levit(reference.state_dict()))
+            ours.switch_to_deploy()
+            theirs = _fuse_timm(reference).eval().to(device)
+            sides = {'mmattn': ours.to(device), 'timm': theirs.forward_features}
+            inputs = {f'{batch}x3x224x224':
+                      (lambda: torch.randn(batch, 3, 224, 224, device=device))}
+            tables.append(device_layer_table(
+                f'Fused LeViT-{arch.upper()}, last-stage features, mmattn vs timm '
+                f'{timm.__version__}', sides, inputs, device,
+                repeats=3 if device.type == 'cpu' else 10 if quick else 30, backward=False))
+    return '\n'.join(tables)
+
+
 def main() -> None:
     args = bench_parser(__doc__).parse_args()
     start(args)
+    if args.device:
+        print(bench_on_device(torch.device(args.device), args.quick))
+        return
     print(bench_models(args.quick, args.clock), flush=True)
     print(bench_attention_kernels(args.quick, args.clock))
 

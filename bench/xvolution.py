@@ -7,6 +7,9 @@ Prints markdown tables, every pair measured side by side in this run:
 2. PSSA vs SA inference time and peak memory over square inputs (32^2..128^2);
 3. Mask R-CNN R50-FPN train step (forward + backward + SGD step), X-volution stage 3 vs plain R50.
 Time and peak memory as defined in ``bench/common.py`` (best of interleaved runs; tensor bytes).
+
+``--device cpu|cuda``: PSSA (training and deploy form) and SA on that device, inference
+(float32, bf16 and fp16 rows, median of repeats; ``bench/common.py``).
 """
 import copy
 import sys
@@ -16,8 +19,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a file: the repo root
 
-from bench.common import (bench_parser, interleaved_ms, markdown_table,  # noqa: E402
-                          peak_memory_mb, start)
+from bench.common import (bench_parser, device_layer_table, interleaved_ms,  # noqa: E402
+                          markdown_table, peak_memory_mb, start)
 from bench.mask_rcnn import train_step_ms  # noqa: E402
 from mmattn.layers import XVolution  # noqa: E402
 
@@ -99,9 +102,29 @@ def bench_mask_rcnn(quick: bool, clock: str) -> str:
           f"{times['sa']:.0f} ({times['sa'] / plain:.2f}x)")])
 
 
+def bench_on_device(device: torch.device, quick: bool) -> str:
+    """PSSA in both forms and SA on ``device``, inference, three precisions."""
+    channels = 128
+    pssa = _eval_module('pssa', channels, 1)
+    deploy = copy.deepcopy(pssa)
+    deploy.switch_to_deploy()
+    sides = {'PSSA (ours)': pssa.to(device), 'PSSA deploy form': deploy.to(device),
+             'SA': _eval_module('sa', channels, 1).to(device)}
+    sizes = (16, ) if device.type == 'cpu' else (32, 64) if quick else (32, 64, 96, 128)
+    inputs = {f'1x{channels}x{size}x{size}':
+              (lambda size=size: torch.randn(1, channels, size, size, device=device))
+              for size in sizes}
+    return device_layer_table(
+        'X-volution PSSA vs its deploy form vs SA (eval mode)', sides, inputs, device,
+        repeats=3 if device.type == 'cpu' else 10 if quick else 30, backward=False)
+
+
 def main() -> None:
     args = bench_parser(__doc__).parse_args()
     start(args)
+    if args.device:
+        print(bench_on_device(torch.device(args.device), args.quick))
+        return
     for section in (bench_deploy, bench_scaling, bench_mask_rcnn):
         print(section(args.quick, args.clock), flush=True)
 

@@ -10,10 +10,12 @@ then skips its own initialisation), builds DDP with ``device_ids=None`` and turn
 needs CUDA tensors to synchronise, into BN. Each of these changes is logged.
 """
 import argparse
+import logging
 import os
 import os.path as osp
 import subprocess
 import uuid
+from typing import Optional
 
 import torch
 import torch.distributed as dist
@@ -26,7 +28,7 @@ from .reparameterize import deploy_config, is_deploy_checkpoint
 
 __all__ = [
     'add_common_args', 'apply_test_args', 'apply_train_args', 'build_runner', 'config_from_args',
-    'enable_amp', 'setup_cpu_distributed'
+    'enable_amp', 'setup_cpu_distributed', 'total_batch_warning', 'world_size'
 ]
 
 def add_common_args(parser: argparse.ArgumentParser, example: str) -> None:
@@ -125,6 +127,40 @@ def enable_amp(cfg: Config) -> None:
                   logger='current')
 
 
+def world_size(launcher: str) -> int:
+    """Processes (GPUs) of a run started with ``launcher``, from its environment variables
+    (torchrun's ``WORLD_SIZE``, SLURM's ``SLURM_NTASKS``, Open MPI's
+    ``OMPI_COMM_WORLD_SIZE``); 1 for ``'none'``."""
+    variable = dict(pytorch='WORLD_SIZE', slurm='SLURM_NTASKS',
+                    mpi='OMPI_COMM_WORLD_SIZE').get(launcher)
+    if variable is None:
+        return 1
+    if 'WORLD_SIZE' in os.environ:  # torchrun, and srun after _slurm_env
+        return int(os.environ['WORLD_SIZE'])
+    return int(os.environ.get(variable, 1))
+
+
+def total_batch_warning(cfg: Config, gpus: int) -> Optional[str]:
+    """Why ``gpus`` x the per-GPU batch trains at another lr than the recipe's; None if it does
+    not.
+
+    A config's ``auto_scale_lr.base_batch_size`` is the total batch its lr was tuned for. With
+    auto-scaling off, another total batch (a 4-GPU recipe on 8 GPUs: twice the batch) trains
+    at the same lr, silently. ``tools/train.py`` logs this warning and ``tools/preflight.py``
+    reports it.
+    """
+    scaling = cfg.get('auto_scale_lr') or {}
+    base = scaling.get('base_batch_size')
+    batch = (cfg.get('train_dataloader') or {}).get('batch_size')
+    if not base or not batch or gpus * batch == base or scaling.get('enable', False):
+        return None
+    advice = f'run on {base // batch} devices, or ' if base % batch == 0 else ''
+    return (f"total batch {gpus} x {batch} = {gpus * batch}, the recipe's is {base} "
+            f'(auto_scale_lr.base_batch_size) and the lr is not scaled: {advice}'
+            'add --auto-scale-lr to tools/train.py (or --cfg-options '
+            'auto_scale_lr.enable=True)')
+
+
 def _enable_auto_scale_lr(cfg: Config) -> None:
     scale = cfg.get('auto_scale_lr')
     if not isinstance(scale, dict) or 'base_batch_size' not in scale:
@@ -155,6 +191,9 @@ def apply_train_args(cfg: Config, args) -> Config:
     elif args.resume is not None:
         cfg.resume, cfg.load_from = True, args.resume
     setup_cpu_distributed(cfg, args.launcher)
+    warning = total_batch_warning(cfg, world_size(args.launcher))
+    if warning and int(os.environ.get('RANK', 0)) == 0:
+        print_log(warning, logger='current', level=logging.WARNING)
     return cfg
 
 

@@ -5,7 +5,7 @@ import pytest
 import torch
 from mmengine.config import Config
 
-from mmattn.apis.launch import apply_test_args, apply_train_args
+from mmattn.apis.launch import apply_test_args, apply_train_args, total_batch_warning
 from mmattn.utils.config import drop_pretrained_init, host_library, replace_sync_bn
 
 
@@ -151,3 +151,55 @@ def test_library_runners_in_one_process_each_log_into_their_own_work_dir(tmp_pat
     runner = run_smoke_test(config, str(tmp_path / 'second'), data_root=data_root)['runner']
     backend = runner.visualizer.get_backend('LocalVisBackend')
     assert str(tmp_path / 'second') in backend._save_dir
+
+
+def _recipe(base=16, batch=2) -> Config:
+    cfg = _seg_cfg()
+    cfg.auto_scale_lr = dict(enable=False, base_batch_size=base)
+    cfg.train_dataloader = dict(batch_size=batch)
+    return cfg
+
+
+def test_a_total_batch_other_than_the_recipes_is_named_until_the_lr_is_scaled():
+    assert total_batch_warning(_recipe(), gpus=8) is None  # 8 x 2 = 16: the recipe's batch
+    warning = total_batch_warning(_recipe(), gpus=16)  # a 8-GPU recipe on 16 GPUs
+    assert '16 x 2 = 32' in warning and '16' in warning and 'auto_scale_lr' in warning
+    scaled = _recipe()
+    scaled.auto_scale_lr.enable = True
+    assert total_batch_warning(scaled, gpus=16) is None
+
+
+@pytest.fixture
+def train_log():
+    """WARNING records logged through mmengine's current logger (tools/train.py's log)."""
+    import logging
+
+    from mmengine.logging import MMLogger
+
+    class Collect(logging.Handler):
+        def __init__(self):
+            super().__init__(logging.WARNING)
+            self.messages = []
+
+        def emit(self, record):
+            self.messages.append(record.getMessage())
+
+    logger, handler = MMLogger.get_current_instance(), Collect()
+    logger.addHandler(handler)
+    yield handler.messages
+    logger.removeHandler(handler)
+
+
+def test_train_warns_when_more_gpus_than_the_recipes_double_the_batch(monkeypatch, train_log):
+    from cuda_standin import CudaStandin
+    CudaStandin(monkeypatch, count=16)  # a CUDA machine: no CPU process group is set up
+    monkeypatch.setenv('WORLD_SIZE', '16')
+    monkeypatch.setenv('RANK', '0')
+    apply_train_args(_recipe(), _args(launcher='pytorch'))
+    assert any('16 x 2 = 32' in line for line in train_log)
+    train_log.clear()
+    apply_train_args(_recipe(), _args(launcher='pytorch', auto_scale_lr=True))
+    assert train_log == []
+    monkeypatch.setenv('WORLD_SIZE', '8')
+    apply_train_args(_recipe(), _args(launcher='pytorch'))
+    assert train_log == []

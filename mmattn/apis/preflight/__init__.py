@@ -37,11 +37,12 @@ from mmengine.config import Config
 
 from ...utils.config import host_library
 from ..complexity import complexity
+from ..launch import total_batch_warning
 from ..model import load_config
 from .devices import _check_mmcv_ops, _check_sync_bn, _devices, _uses_sync_bn
 from .files import _missing_files
 from .report import format_report
-from .schedule import _check_total_batch, _schedule_iters, _train_input_size
+from .schedule import _schedule_iters, _train_input_size
 from .timing import _check_memory, _first_line, _needs_cuda_amp, _time_training
 
 __all__ = ['format_report', 'preflight']
@@ -131,6 +132,8 @@ def preflight(config: Union[str, Config], *, gpus: Optional[int] = None, iters: 
     result['eta_hours'] = spi * total / 3600 if spi is not None and total else None
     if total is None:
         warnings.append(f'no ETA: {schedule}')
-    _check_total_batch(cfg, gpus, batch, warnings)
+    batch_warning = total_batch_warning(cfg, gpus)
+    if batch_warning:
+        warnings.append(batch_warning)
     result.update(warnings=warnings, problems=problems)
     return result

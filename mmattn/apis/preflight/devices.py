@@ -32,7 +32,7 @@ def _devices() -> Dict[str, Any]:
 
 
 def _check_mmcv_ops(problems: List[str]) -> bool:
-    from ..utils.mmcv_cuda import collect_facts, installed_problem, ops_run_on_cuda
+    from ...utils.mmcv_cuda import collect_facts, installed_problem, ops_run_on_cuda
     problem = installed_problem(collect_facts())
     if problem is None:
         error = ops_run_on_cuda()

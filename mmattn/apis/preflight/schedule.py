@@ -3,7 +3,7 @@ import json
 import math
 import os
 import os.path as osp
-from typing import List, Optional, Sequence, Tuple, Union
+from typing import Optional, Sequence, Tuple, Union
 
 from mmengine.config import Config
 
@@ -123,13 +123,3 @@ def _coco_images(path: str, leaf: dict) -> int:
         images = [i for i in images if i['id'] in annotated]
     min_size = filters.get('min_size', 0)
     return sum(min(i['width'], i['height']) >= min_size for i in images)
-
-
-def _check_total_batch(cfg: Config, gpus: int, batch: int, warnings: List[str]) -> None:
-    scaling = cfg.get('auto_scale_lr') or {}
-    base = scaling.get('base_batch_size')
-    if base and gpus * batch != base and not scaling.get('enable', False):
-        advice = f'run on {base // batch} devices, or ' if base % batch == 0 else ''
-        warnings.append(f"total batch {gpus} x {batch} = {gpus * batch}, the recipe's is {base} "
-                        f'(auto_scale_lr.base_batch_size) and the lr is not scaled: {advice}'
-                        'add --cfg-options auto_scale_lr.enable=True to tools/train.py')
