@@ -79,6 +79,14 @@ def test_without_the_data_the_epochs_count_imagenet_1k_training_images():
     assert result['input_size'] == [224, 224]  # RandomResizedCrop(scale=224)
 
 
+@pytest.mark.usefixtures('skip_macs')
+def test_a_missing_stage1_checkpoint_says_which_imagenet_config_writes_it():
+    stage2 = osp.join(REPO, 'configs', 'mask_rcnn_xvolution_pssa_r50-in1k_fpn_1x_coco.py')
+    result = preflight(stage2, gpus=8, iters=0)
+    item, = _missing(result, 'work_dirs/xvolution_pssa_resnet50_8xb32_in1k/epoch_100.pth')
+    assert 'configs/xvolution_pssa_resnet50_8xb32_in1k.py' in item['fix'] and item['blocking']
+
+
 @pytest.mark.slow
 def test_the_imagenet_report_has_the_keys_of_every_other_report():
     imagenet = preflight(LAMBDA, gpus=1, iters=2, cfg_options=SMALL)
