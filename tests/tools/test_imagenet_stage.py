@@ -4,7 +4,8 @@ on a generated ImageNet-format folder, and its checkpoint initialises the matchi
 mmpretrain imports torchvision, which has no build for some torch builds (this machine's CPU
 torch among them): the module enters the test stand-in (``tests/torchvision_stub.py``) for its
 duration; nothing of torchvision runs in these models, pipelines or metrics. tools/train.py runs
-in this process (its ``main(argv)``), so that the stand-in is in place for it too.
+in this process (its ``main(argv)``, or for the EMA case its parser and the library functions it
+calls, with one hook added), so that the stand-in is in place for it too.
 
 Every override is a ``--cfg-options`` a user could type: the data root, a batch of 2, no
 dataloader workers, one epoch, and 64-pixel crops (the pipelines keep their steps). The
@@ -132,3 +133,31 @@ def test_a_plain_resnet_checkpoint_is_refused_by_the_stage2_config_naming_the_mi
         detector.init_weights()
     assert 'layer3.0.conv2.attention_norm.weight' in str(error.value)
     assert path in str(error.value)
+
+
+def test_with_an_ema_hook_stage2_starts_from_the_averaged_weights(imagenet_root, tmp_path):
+    """mmengine's EMAHook saves the averaged weights as the checkpoint's ``state_dict`` (the raw
+    ones under ``ema_state_dict``): stage 2 must load the averaged ones."""
+    from mmattn.apis.launch import apply_train_args, build_runner, config_from_args
+    config = osp.join(REPO, 'configs', 'lambda_resnet50_8xb32_in1k.py')
+    args = _train_tool().parse_args([config, '--work-dir', str(tmp_path), '--cfg-options'] +
+                                    _stage1_options(imagenet_root))
+    cfg = config_from_args(args)
+    cfg.custom_hooks = [dict(type='EMAHook', momentum=0.5)]
+    apply_train_args(cfg, args)
+    build_runner(cfg).train()
+    checkpoint = torch.load(str(tmp_path / 'epoch_1.pth'), map_location='cpu',
+                            weights_only=False)
+    averaged = {key[len('backbone.'):]: value for key, value in checkpoint['state_dict'].items()
+                if key.startswith('backbone.')}
+    raw = {key[len('module.backbone.'):]: value
+           for key, value in checkpoint['ema_state_dict'].items()
+           if key.startswith('module.backbone.')}
+    assert any(not torch.equal(raw[key], averaged[key]) for key in averaged)
+    stage2 = Config.fromfile(osp.join(REPO, 'configs', PAIRS['lambda_resnet50_8xb32_in1k.py']))
+    stage2.model.backbone.init_cfg.checkpoint = str(tmp_path / 'epoch_1.pth')
+    init_default_scope('mmdet')
+    detector = MODELS.build(stage2.model)
+    detector.init_weights()
+    loaded = detector.backbone.state_dict()
+    assert all(torch.equal(loaded[key], averaged[key]) for key in averaged)
