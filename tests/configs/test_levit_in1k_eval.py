@@ -59,3 +59,27 @@ def test_a_checkpoint_without_the_distillation_head_is_refused_naming_it(timm):
     state = {key: value for key, value in state.items() if not key.startswith('head_dist.')}
     with pytest.raises(ValueError, match='head_dist'):
         convert_levit_classifier(state)
+
+
+@pytest.mark.slow
+def test_tools_test_evaluates_the_converted_checkpoint_on_an_imagenet_folder(timm, tmp_path):
+    """The one command of docs/model_zoo.md, on a generated ImageNet-format val folder."""
+    import importlib.util
+
+    from mmattn.datasets import make_imagenet_folder
+    from mmattn.models.converters import save_state_dict
+    root = str(tmp_path / 'imagenet')
+    make_imagenet_folder(root, num_classes=4, per_class=1, num_val=2)
+    original = randomise_levit_statistics(
+        timm.create_model('levit_256', pretrained=False).eval(), seed=0)
+    checkpoint = str(tmp_path / 'levit-256_in1k_mmattn.pth')
+    save_state_dict(convert_levit_classifier(original.state_dict()), checkpoint)
+    spec = importlib.util.spec_from_file_location('mmattn_tools_test',
+                                                  osp.join(REPO, 'tools', 'test.py'))
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    metrics = tool.main([CONFIG, checkpoint, '--work-dir', str(tmp_path / 'work'),
+                         '--cfg-options', f'test_dataloader.dataset.data_root={root}',
+                         'test_dataloader.batch_size=2', 'test_dataloader.num_workers=0',
+                         'test_dataloader.persistent_workers=False'])
+    assert set(metrics) == {'accuracy/top1', 'accuracy/top5'}
