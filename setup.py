@@ -28,6 +28,7 @@ setup(
         # mmcv 2.1.0 (with its C++ ops) is not listed: no wheel exists for recent PyTorch;
         # tools/install.sh builds it before installing this extra.
         'openmmlab': _requirements('requirements/openmmlab.txt'),
+        'imagenet': _requirements('requirements/imagenet.txt'),  # + a matching torchvision
         'tests': _requirements('requirements/tests.txt'),
         'optional': _requirements('requirements/optional.txt'),
     },

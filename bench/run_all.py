@@ -38,7 +38,7 @@ from bench.across_machines import (ARCHIVE, archived_runs, machine_of,  # noqa: 
 from bench.common import machine_facts  # noqa: E402
 from bench.plots import make_plots  # noqa: E402
 
-BENCHES = ('lambda_layer', 'external_attention', 'xvolution', 'levit', 'demo')
+BENCHES = ('lambda_layer', 'external_attention', 'xvolution', 'levit', 'imagenet', 'demo')
 LAYER_BENCHES = BENCHES[:4]  # what --device runs
 
 

@@ -2,7 +2,7 @@
 
 The tables of both documents are read here and compared with the merged configs
 (``mmengine.Config.fromfile``, every ``mmdet::`` / ``mmseg::`` base resolved) and with the
-metafiles of the installed mmdet / mmseg: a config that reads a file the data tables do not
+metafiles of the installed mmdet / mmseg / mmpretrain: a config that reads a file the data tables do not
 show, loads a checkpoint the checkpoint table does not list, or has no model-zoo row fails, and
 so does a row that no config needs. The four method docs follow one template (mmdet's project
 READMEs) and their config tables say what model_zoo.md says.
@@ -23,7 +23,7 @@ import yaml
 from mmengine.config import Config
 
 from conftest import REPO
-from mmattn.utils.config import walk_dicts
+from mmattn.utils.config import PRETRAINED_INIT_TYPES, walk_dicts
 
 CONFIG_DIR = osp.join(REPO, 'configs')
 CONFIGS = sorted(name for name in os.listdir(CONFIG_DIR) if name.endswith('.py'))
@@ -41,7 +41,8 @@ METHOD_SECTIONS = ['What it is', 'Usage', 'Configs', 'Choices where the paper is
                    'Measured numbers', 'Citation']
 # dataset type -> its section of get_started.md (tools/preflight.py links these anchors)
 DATA_SECTIONS = {'CocoDataset': 'COCO', 'ADE20KDataset': 'ADE20K',
-                 'CityscapesDataset': 'Cityscapes', 'PascalVOCDataset': 'Pascal VOC'}
+                 'CityscapesDataset': 'Cityscapes', 'PascalVOCDataset': 'Pascal VOC',
+                 'ImageNet': 'ImageNet-1k'}
 ZOO_HEADER = ['config', 'task, data', 'paper', 'baseline to beat', 'ours', 'train',
               'preflight ETA']
 
@@ -112,7 +113,10 @@ def _data_paths(cfg: Config) -> Dict[str, Set[str]]:
         types = set()
         for dataset in _leaf_datasets(cfg[f'{split}_dataloader']['dataset']):
             root = dataset.get('data_root') or ''
-            found = list((dataset.get('data_prefix') or {}).values())
+            prefix = dataset.get('data_prefix') or {}
+            found = list(prefix.values()) if isinstance(prefix, dict) else [prefix]
+            if not found and dataset.get('split'):  # mmpretrain's ImageNet: data_root/split
+                found.append(dataset['split'])
             if dataset.get('ann_file'):
                 found.append(dataset['ann_file'])
             types.add(dataset['type'])
@@ -135,7 +139,7 @@ def _checkpoints(cfg: Config) -> Set[str]:
             found.add(node['pretrained'])
         init_cfgs = node.get('init_cfg') or []
         for init_cfg in [init_cfgs] if isinstance(init_cfgs, dict) else init_cfgs:
-            if isinstance(init_cfg, dict) and init_cfg.get('type') == 'Pretrained':
+            if isinstance(init_cfg, dict) and init_cfg.get('type') in PRETRAINED_INIT_TYPES:
                 found.add(init_cfg['checkpoint'])
         return 0
 
@@ -152,9 +156,9 @@ def _checkpoints(cfg: Config) -> Set[str]:
 def test_get_started_has_the_dataset_sections_preflight_links_to():
     anchors = {_slug(line.lstrip('#')) for line in _read(GET_STARTED).splitlines()
                if line.startswith('## ')}
-    assert {'coco', 'ade20k', 'cityscapes', 'pascal-voc'} <= anchors
+    assert {'coco', 'ade20k', 'cityscapes', 'pascal-voc', 'imagenet-1k'} <= anchors
     assert {_slug(title) for title in DATA_SECTIONS.values()} == {
-        'coco', 'ade20k', 'cityscapes', 'pascal-voc'}
+        'coco', 'ade20k', 'cityscapes', 'pascal-voc', 'imagenet-1k'}
 
 
 def _doc_data_rows() -> Dict[str, Dict[str, List[str]]]:
@@ -329,8 +333,10 @@ def _metafile_metrics(library: str, metafile: str, model: str) -> Dict[str, floa
     return metrics
 
 
-_CITATION = re.compile(r'`([\w.-]+)` ([\d.]+)(?: / ([\d.]+))? \((mmdet|mmseg) `([\w/.-]+)`\)')
-_ORDER = {'mmdet': ('box AP', 'mask AP'), 'mmseg': ('mIoU', 'mIoU(ms+flip)')}
+_CITATION = re.compile(
+    r'`([\w.-]+)` ([\d.]+)(?: / ([\d.]+))? \((mmdet|mmseg|mmpretrain) `([\w/.-]+)`\)')
+_ORDER = {'mmdet': ('box AP', 'mask AP'), 'mmseg': ('mIoU', 'mIoU(ms+flip)'),
+          'mmpretrain': ('Top 1 Accuracy', 'Top 5 Accuracy')}
 
 
 def test_baselines_are_the_numbers_of_the_installed_model_zoo_metafiles():

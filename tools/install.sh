@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # One-command setup of mmattn: a virtual environment in the repo (.venv) with PyTorch,
 # mmengine 0.10.7, mmcv 2.1.0 built with its C++ ops, mmdet 3.3, mmsegmentation 1.2,
-# pycocotools, the test tools and mmattn itself (editable).
+# pycocotools, mmpretrain 1.2 (the ImageNet stage) with a matching torchvision where one exists,
+# the test tools and mmattn itself (editable).
 #
 # Idempotent: every step checks whether its result is already there and skips it if so.
 # Environment knobs:
@@ -11,6 +12,11 @@
 #                   version the base interpreter already has (a GPU user's CUDA build stands),
 #                   else torch==2.13.0. Nothing here forces the CPU build.
 #   MMATTN_JOBS     parallel compile jobs for mmcv's ops (default: number of cores)
+#   MMATTN_TORCHVISION  pip requirement for torchvision, which mmpretrain imports (default: the
+#                   release of the installed torch's family: torch 2.N -> torchvision 0.(N+15).*,
+#                   installed without dependencies so that torch stays). A torchvision that
+#                   does not import with this torch (e.g. the registry's CUDA build on a CPU
+#                   torch) is removed again, with a note on what the ImageNet stage needs.
 #   MMATTN_ALLOW_CPU_MMCV=1  accept mmcv ops without CUDA kernels although torch has CUDA
 #                   (a machine that never trains on GPU)
 #
@@ -124,6 +130,36 @@ install_openmmlab() {
   pip_install -q -r "$repo/requirements/openmmlab.txt"
 }
 
+torchvision_spec() {  # the torchvision release of the installed torch's family
+  "$py" -c 'import torch; major, minor = torch.__version__.split("+")[0].split(".")[:2]
+assert major == "2", torch.__version__
+print(f"torchvision==0.{int(minor) + 15}.*")'
+}
+
+install_imagenet_stage() {
+  # mmpretrain imports without torchvision; its models, datasets and metrics import it.
+  pip_install -q -r "$repo/requirements/imagenet.txt"
+  if have <<< 'import torchvision'; then
+    say "   keeping the installed torchvision $("$py" -c 'import torchvision as t; print(t.__version__)')"
+    return
+  fi
+  local spec torch_version
+  torch_version=$("$py" -c 'import torch; print(torch.__version__)')
+  spec="${MMATTN_TORCHVISION:-$(torchvision_spec || true)}"
+  if [ -n "$spec" ]; then
+    say "   installing $spec (no dependencies: torch $torch_version stays)"
+    pip_install -q --no-deps "$spec" || true
+    if have <<< 'import torchvision'; then return; fi
+    "$py" -m pip uninstall -y -q torchvision >/dev/null 2>&1 || true
+  fi
+  say "   NOTE: no torchvision that imports with torch $torch_version${spec:+ ($spec does not)}."
+  say "   The ImageNet stage (configs/*_in1k.py, mmpretrain) needs one; everything else works"
+  say "   without it. Install the torchvision of torch's own build from the index torch came"
+  say "   from, e.g. for a CPU torch:"
+  say "     $py -m pip install --no-deps '${spec:-torchvision}' --index-url https://download.pytorch.org/whl/cpu"
+  say "   or set MMATTN_TORCHVISION to a requirement that fits and rerun tools/install.sh."
+}
+
 install_test_tools() {
   pip_install -q -r "$repo/requirements/optional.txt"
   # timm is a test oracle only. Its declared torchvision dependency would pull the registry's
@@ -139,13 +175,20 @@ install_mmattn() {
 
 check_imports() {
   "$py" - <<'EOF'
-import torch, mmengine, mmcv, mmdet, mmseg, mmattn  # noqa: E401
+import torch, mmengine, mmcv, mmdet, mmseg, mmpretrain, mmattn  # noqa: E401
 from mmcv.ops import get_compiling_cuda_version, nms  # noqa: F401
 kernels = get_compiling_cuda_version()
 kernels = 'CPU only' if kernels == 'not available' else f'CUDA {kernels}'
 print(f'[install]    torch {torch.__version__} (CUDA {torch.version.cuda}), mmengine '
       f'{mmengine.__version__}, mmcv {mmcv.__version__} (ops ok, {kernels}), mmdet '
-      f'{mmdet.__version__}, mmseg {mmseg.__version__}, mmattn {mmattn.__version__}')
+      f'{mmdet.__version__}, mmseg {mmseg.__version__}, mmpretrain {mmpretrain.__version__}, '
+      f'mmattn {mmattn.__version__}')
+try:
+    import torchvision
+    print(f'[install]    torchvision {torchvision.__version__}: the ImageNet stage can run')
+except Exception as error:  # noqa: BLE001  (a CUDA build on CPU torch raises RuntimeError)
+    print(f'[install]    torchvision does not import ({type(error).__name__}): the ImageNet '
+          'stage cannot run here (see the NOTE above)')
 EOF
 }
 
@@ -156,6 +199,7 @@ main() {
   step "PyTorch" install_torch
   step "mmcv 2.1.0 with C++ ops" install_mmcv
   step "mmengine, mmdet, mmsegmentation, pycocotools" install_openmmlab
+  step "mmpretrain (ImageNet stage) and torchvision" install_imagenet_stage
   step "test and benchmark tools" install_test_tools
   step "mmattn (editable)" install_mmattn
   step "import check" check_imports

@@ -1,11 +1,12 @@
-"""Evaluate a checkpoint of an mmdet or mmseg config with mmengine's Runner.
+"""Evaluate a checkpoint of an mmdet, mmseg or mmpretrain config with mmengine's Runner.
 
     .venv/bin/python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--out FILE|DIR] [--show] \
         [--show-dir DIR] [--tta] [--deploy] [--cfg-options k=v ...] [--launcher ...]
 
 --tta: the config's multi-scale + flip protocol (tta_model / tta_pipeline).
 --deploy: evaluate the re-parameterised form (mmattn.utils.switch_to_deploy after loading).
---out: detection: a .pkl of raw results; segmentation: a folder of one PNG per image.
+--out: detection and classification: a .pkl of raw results; segmentation: a folder of one PNG
+    per image.
 --format-only: leaderboard submission (COCO test-dev, ADE20K, Cityscapes, VOC) zipped in
     --submission-dir (default {work_dir}/submission); see README "Submitting to a server".
 """

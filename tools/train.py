@@ -1,4 +1,4 @@
-"""Train an mmdet or mmseg config (mmattn's or the user's) with mmengine's Runner.
+"""Train an mmdet, mmseg or mmpretrain config (mmattn's or the user's) with mmengine's Runner.
 
     .venv/bin/python tools/train.py CONFIG [--work-dir DIR] [--resume [CKPT]] [--amp] \
         [--cfg-options k=v ...] [--launcher none|pytorch|slurm]

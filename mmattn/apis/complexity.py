@@ -8,7 +8,7 @@ from mmengine.registry import MODELS, init_default_scope
 
 from ..utils.config import host_library
 from .export import TensorForward
-from .model import load_config
+from .model import load_config, model_config
 
 __all__ = ['complexity']
 
@@ -30,7 +30,7 @@ def complexity(config: Union[str, Config], shape: Sequence[int]) -> Dict:
     cfg = load_config(config)
     scope = host_library(cfg)
     init_default_scope(scope)
-    model = MODELS.build(cfg.model).eval()
+    model = MODELS.build(model_config(cfg)).eval()
     wrapper = TensorForward(model, scope).eval()
     image = torch.randn(1, 3, *shape)
     analyzer = FlopAnalyzer(wrapper, (image, ))

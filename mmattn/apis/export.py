@@ -22,7 +22,8 @@ __all__ = ['TensorForward', 'check_onnx', 'deploy_onnx', 'export_onnx']
 
 
 class TensorForward(nn.Module):
-    """Wrap a segmentor / detector so that ``forward(image)`` returns only tensors."""
+    """Wrap a segmentor / detector / classifier so that ``forward(image)`` returns only tensors
+    (segmentation: logits; detection: backbone + neck features; classification: class logits)."""
 
     def __init__(self, model: nn.Module, scope: str) -> None:
         super().__init__()
@@ -32,6 +33,9 @@ class TensorForward(nn.Module):
     def forward(self, image: torch.Tensor) -> Tuple[torch.Tensor, ...]:
         if self.scope == 'mmseg':
             return (self.model._forward(image), )
+        if self.scope == 'mmpretrain':
+            out = self.model(image, mode='tensor')
+            return (out, ) if isinstance(out, torch.Tensor) else tuple(out)
         return tuple(self.model.extract_feat(image))
 
 

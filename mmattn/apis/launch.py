@@ -1,7 +1,8 @@
 """What ``tools/train.py`` and ``tools/test.py`` do to a config before mmengine's Runner gets it.
 
-One set of tools serves mmdet and mmseg configs: the host library is read from the config's
-``default_scope`` and only the few runner details that differ between them branch on it.
+One set of tools serves mmdet, mmseg and mmpretrain configs (the ImageNet stage): the host
+library is read from the config's ``default_scope`` and only the few runner details that differ
+between them branch on it.
 
 Multi-process training without CUDA: mmengine's own ``init_dist('pytorch')`` calls
 ``torch.cuda.set_device`` and DDP is built with ``device_ids=[LOCAL_RANK]``, both of which fail on
@@ -242,6 +243,12 @@ def _enable_visualisation(cfg: Config, scope: str, args) -> None:
     hook = cfg.default_hooks.get('visualization')
     if hook is None:
         raise KeyError('--show/--show-dir need a `visualization` hook in default_hooks.')
+    if scope == 'mmpretrain':  # mmpretrain's VisualizationHook: enable / show / out_dir
+        hook['enable'] = True
+        hook['show'] = bool(args.show)
+        if args.show_dir:
+            hook['out_dir'] = args.show_dir
+        return
     hook['draw'] = True
     if args.show:
         hook['show'] = True
@@ -253,11 +260,12 @@ def _enable_visualisation(cfg: Config, scope: str, args) -> None:
 
 
 def _dump_results(cfg: Config, scope: str, out: str) -> None:
-    if scope == 'mmdet':
+    if scope in ('mmdet', 'mmpretrain'):
         if not out.endswith(('.pkl', '.pickle')):
-            raise ValueError(f'--out for a detection config must end with .pkl, got {out}')
+            raise ValueError(f'--out for a {scope} config must end with .pkl, got {out}')
+        dump = 'DumpDetResults' if scope == 'mmdet' else 'DumpResults'
         cfg.test_evaluator = evaluator_list(cfg.test_evaluator) + [
-            dict(type='DumpDetResults', out_file_path=out)]
+            dict(type=dump, out_file_path=out)]
     else:
         # mmseg writes one PNG per image into this folder.
         cfg.test_evaluator['output_dir'] = out

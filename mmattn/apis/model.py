@@ -1,4 +1,4 @@
-"""Build the model of an mmdet / mmseg config, with a checkpoint loaded strictly."""
+"""Build the model of an mmdet / mmseg / mmpretrain config, with a checkpoint loaded strictly."""
 import copy
 from typing import Optional, Union
 
@@ -9,12 +9,21 @@ from torch import nn
 
 from ..utils.config import host_library
 
-__all__ = ['build_model', 'load_config']
+__all__ = ['build_model', 'load_config', 'model_config']
 
 
 def load_config(config: Union[str, Config]) -> Config:
     """A config file, or a copy of a loaded config (the caller's stays untouched)."""
     return Config.fromfile(config) if isinstance(config, str) else copy.deepcopy(config)
+
+
+def model_config(cfg: Config) -> dict:
+    """``cfg.model`` as mmengine's Runner builds it: mmpretrain configs give the data
+    preprocessor (normalisation) at the top level, and the Runner moves it into the model."""
+    model = copy.deepcopy(cfg.model)
+    if cfg.get('data_preprocessor') is not None:
+        model.setdefault('data_preprocessor', copy.deepcopy(cfg.data_preprocessor))
+    return model
 
 
 def build_model(config: Union[str, Config], checkpoint: Optional[str] = None) -> nn.Module:
@@ -28,7 +37,7 @@ def build_model(config: Union[str, Config], checkpoint: Optional[str] = None) ->
     """
     cfg = load_config(config)
     init_default_scope(host_library(cfg))
-    model = MODELS.build(cfg.model)
+    model = MODELS.build(model_config(cfg))
     if checkpoint is None:
         model.init_weights()
     else:

@@ -1,4 +1,4 @@
-"""Smoke-run any mmdet / mmseg config on the synthetic data: build, train a few iterations, test.
+"""Smoke-run any mmdet / mmseg / mmpretrain config on the synthetic data: build, train, test.
 
 This is how the test suite proves that every config file of ours builds and runs, and how a
 user can check a config of their own before spending GPU time on it
@@ -6,8 +6,8 @@ user can check a config of their own before spending GPU time on it
 the config are kept; only what needs a dataset on disk or a big machine changes:
 
 * every train/val/test dataset becomes the synthetic set of the same format (COCO instances,
-  ADE20K, Cityscapes, Pascal VOC; other segmentation sets read the ADE20K-style one) and the
-  evaluators read its annotations;
+  ADE20K, Cityscapes, Pascal VOC; other segmentation sets read the ADE20K-style one; mmpretrain
+  configs read the ImageNet-style folder) and the evaluators read its annotations;
 * image scales, crop sizes, pads and sliding-window crops shrink so the longest side is
   ``max_side`` (``crop_side`` for crops);
 * pretrained init is dropped (no checkpoint files are needed), SyncBN becomes BN; detectors
@@ -21,7 +21,7 @@ from typing import Any, Dict, Optional, Sequence, Union
 from mmengine.config import Config, ConfigDict
 
 from ..datasets import (ADE_CLASSES, COCO_CLASSES, make_ade_semantic, make_cityscapes_semantic,
-                        make_coco_instances, make_voc_semantic)
+                        make_coco_instances, make_imagenet_folder, make_voc_semantic)
 from ..utils.config import evaluator_list, innermost_dataset, walk_dicts
 from ..utils.config import drop_pretrained_init, host_library, replace_sync_bn
 
@@ -32,19 +32,22 @@ _CROP_KEYS = ('crop_size', 'size')
 
 
 def make_synthetic_data(root: str) -> Dict[str, Dict[str, Any]]:
-    """Write (once) the small COCO, ADE20K and Cityscapes sets used by smoke runs under root."""
-    marker = osp.join(root, '.complete')
+    """Write (once each) the small COCO, ADE20K, Cityscapes, VOC and ImageNet-style sets used by
+    smoke runs under root."""
     sets = dict(
         coco=lambda: make_coco_instances(osp.join(root, 'coco'), num_train=4, num_val=2),
         ade=lambda: make_ade_semantic(osp.join(root, 'ade'), num_train=4, num_val=2),
         cityscapes=lambda: make_cityscapes_semantic(osp.join(root, 'cityscapes'), num_train=4,
                                                     num_val=2),
-        voc=lambda: make_voc_semantic(osp.join(root, 'voc'), num_train=4, num_val=2))
-    if osp.exists(marker):
-        return {name: _paths(root, name) for name in sets}
-    paths = {name: make() for name, make in sets.items()}
-    open(marker, 'w').close()
-    return paths
+        voc=lambda: make_voc_semantic(osp.join(root, 'voc'), num_train=4, num_val=2),
+        imagenet=lambda: make_imagenet_folder(osp.join(root, 'imagenet'), num_classes=4,
+                                              per_class=1, num_val=2))
+    for name, make in sets.items():
+        marker = osp.join(root, f'.{name}.complete')  # a set is reused only once written whole
+        if not osp.exists(marker):
+            make()
+            open(marker, 'w').close()
+    return {name: _paths(root, name) for name in sets}
 
 
 def _paths(root: str, name: str) -> Dict[str, Any]:
@@ -55,6 +58,8 @@ def _paths(root: str, name: str) -> Dict[str, Any]:
         return dict(data_root=osp.join(root, 'ade'), train_img='images/training',
                     train_seg='annotations/training', val_img='images/validation',
                     val_seg='annotations/validation')
+    if name == 'imagenet':
+        return dict(data_root=osp.join(root, 'imagenet'))
     if name == 'voc':
         return dict(data_root=osp.join(root, 'voc'), img='JPEGImages', seg='SegmentationClass',
                     train_split='ImageSets/Segmentation/train.txt',
@@ -133,6 +138,13 @@ def _seg_dataset(original: dict, data: dict, train: bool) -> dict:
                 pipeline=copy.deepcopy(inner['pipeline']), **extra)
 
 
+def _cls_dataset(original: dict, paths: dict, train: bool) -> dict:
+    """mmpretrain: the ImageNet-style set, read by split as ImageNet-1k is."""
+    inner = innermost_dataset(original)
+    return dict(type='ImageNet', data_root=paths['data_root'], split='train' if train else 'val',
+                pipeline=copy.deepcopy(inner['pipeline']))
+
+
 def _evaluators(evaluator: Union[dict, Sequence[dict]], scope: str, paths: dict,
                 out_dir: str) -> Any:
     """Point the evaluators at the synthetic annotations; what they write goes to out_dir."""
@@ -157,7 +169,7 @@ def use_synthetic_data(cfg: Config, data_root: str, out_dir: Optional[str] = Non
     into ``out_dir`` (default ``{data_root}/outputs``), instead of scored.
 
     Returns:
-        str: the host library, ``'mmdet'`` or ``'mmseg'``.
+        str: the host library, ``'mmdet'``, ``'mmseg'`` or ``'mmpretrain'``.
     """
     scope = host_library(cfg)
     data = make_synthetic_data(data_root)
@@ -167,6 +179,8 @@ def use_synthetic_data(cfg: Config, data_root: str, out_dir: Optional[str] = Non
             continue
         if scope == 'mmdet':
             loader.dataset = _det_dataset(loader.dataset, data['coco'], split == 'train')
+        elif scope == 'mmpretrain':
+            loader.dataset = _cls_dataset(loader.dataset, data['imagenet'], split == 'train')
         else:
             loader.dataset = _seg_dataset(loader.dataset, data, split == 'train')
     for key in ('val_evaluator', 'test_evaluator'):

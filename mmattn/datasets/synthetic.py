@@ -19,6 +19,11 @@ Layouts written:
   ``{root}/gtFine/{train,val}/synth/*_gtFine_labelTrainIds.png`` (train ids, 255 ignored).
 * Pascal VOC-style semantic: ``{root}/JPEGImages/*.jpg``, ``{root}/SegmentationClass/*.png``
   (0 background, 1..K objects) and ``{root}/ImageSets/Segmentation/{train,val}.txt``.
+* ImageNet-style classification (mmpretrain's ``ImageNet`` with ``split='train'`` / ``'val'``):
+  ``{root}/train/{wnid}/*.JPEG``, ``{root}/val/*.JPEG`` and the annotation lists
+  ``{root}/meta/{train,val}.txt`` (``path label`` per line), the layout of the official
+  ImageNet-1k download after mmpretrain's preparation. One centred object per image; its class
+  is the label.
 """
 import json
 import os
@@ -31,7 +36,7 @@ from PIL import Image
 
 __all__ = [
     'COCO_CLASSES', 'ADE_CLASSES', 'CITYSCAPES_CLASSES', 'make_coco_instances',
-    'make_ade_semantic', 'make_cityscapes_semantic', 'make_voc_semantic'
+    'make_ade_semantic', 'make_cityscapes_semantic', 'make_imagenet_folder', 'make_voc_semantic'
 ]
 
 # Object classes of the COCO-format set (category ids 1..4).
@@ -268,3 +273,46 @@ def make_voc_semantic(root: str, num_train: int = 16, num_val: int = 4,
     return dict(data_root=root, img='JPEGImages', seg='SegmentationClass',
                 train_split='ImageSets/Segmentation/train.txt',
                 val_split='ImageSets/Segmentation/val.txt')
+
+
+def make_imagenet_folder(root: str, num_classes: int = 4, per_class: int = 2, num_val: int = 4,
+                         size: Tuple[int, int] = (48, 64), seed: int = 0) -> Dict[str, str]:
+    """Write an ImageNet-style classification set (see the module docstring); return its paths.
+
+    mmpretrain's ``ImageNet(data_root=root, split='train' | 'val')`` reads it as it reads
+    ImageNet-1k: the labels come from ``meta/{split}.txt``, so a few classes stand for the 1000
+    (the folder names are ImageNet-style wnids, ``n{label:08d}``).
+
+    Args:
+        root (str): output folder.
+        num_classes (int): classes (labels 0..num_classes-1). Default: 4.
+        per_class (int): training images per class. Default: 2.
+        num_val (int): validation images, labels cycling through the classes. Default: 4.
+        size (tuple): (h, w) of every image. Default: (48, 64).
+        seed (int): random seed. Default: 0.
+    """
+    h, w = size
+    rng = np.random.RandomState(seed * 1000 + 400)
+    os.makedirs(osp.join(root, 'meta'), exist_ok=True)
+    lines = {'train': [], 'val': []}
+    items = [('train', cls, idx) for cls in range(num_classes) for idx in range(per_class)]
+    items += [('val', idx % num_classes, idx) for idx in range(num_val)]
+    for split, cls, idx in items:
+        canvas = _background(h, w, rng)
+        r = rng.uniform(0.25, 0.4) * min(h, w)
+        mask = _rasterise(_shape_polygon(_SHAPES[cls % len(_SHAPES)], w / 2, h / 2, r,
+                                         rng.uniform(0, np.pi)), h, w)
+        _paint(canvas, mask, cls, rng)
+        wnid = f'n{cls:08d}'
+        name = (f'{wnid}/{wnid}_{idx}.JPEG' if split == 'train' else
+                f'ILSVRC2012_val_{idx + 1:08d}.JPEG')
+        path = osp.join(root, split, name)
+        os.makedirs(osp.dirname(path), exist_ok=True)
+        Image.fromarray(np.clip(canvas, 0, 255).astype(np.uint8)).save(path, format='JPEG',
+                                                                      quality=95)
+        lines[split].append(f'{name} {cls}')
+    for split, split_lines in lines.items():
+        with open(osp.join(root, 'meta', f'{split}.txt'), 'w') as f:
+            f.write('\n'.join(split_lines) + '\n')
+    return dict(data_root=root, train='train', val='val', train_ann='meta/train.txt',
+                val_ann='meta/val.txt')

@@ -4,11 +4,14 @@ from typing import Any, Callable, List, Sequence, Union
 from mmengine.config import Config
 
 __all__ = [
-    'drop_pretrained_init', 'evaluator_list', 'host_library', 'innermost_dataset',
+    'PRETRAINED_INIT_TYPES', 'drop_pretrained_init', 'evaluator_list', 'host_library', 'innermost_dataset',
     'remove_transforms', 'replace_sync_bn', 'walk_dicts'
 ]
 
-SCOPES = ('mmdet', 'mmseg')
+SCOPES = ('mmdet', 'mmseg', 'mmpretrain')
+# init_cfg types that load a checkpoint file: mmengine's, and mmattn's strict one
+# (mmattn/models/pretrained.py, stage-1 checkpoints into stage-2 backbones)
+PRETRAINED_INIT_TYPES = ('Pretrained', 'StrictPretrained')
 
 
 def walk_dicts(node: Any, fn: Callable[[dict], int]) -> int:
@@ -65,12 +68,13 @@ def evaluator_list(evaluator: Union[dict, Sequence[dict]]) -> List[dict]:
 
 
 def host_library(cfg: Config) -> str:
-    """``'mmdet'`` or ``'mmseg'``, from the config's ``default_scope``."""
+    """``'mmdet'``, ``'mmseg'`` or ``'mmpretrain'``, from the config's ``default_scope``."""
     scope = cfg.get('default_scope')
     if scope not in SCOPES:
-        raise ValueError(f"config default_scope is {scope!r}; mmattn's tools run mmdet or mmseg "
-                         "configs: inherit one with _base_ = 'mmdet::...' or 'mmseg::...', or set "
-                         "default_scope = 'mmdet' / 'mmseg'.")
+        raise ValueError(f"config default_scope is {scope!r}; mmattn's tools run mmdet, mmseg or "
+                         "mmpretrain configs: inherit one with _base_ = 'mmdet::...', "
+                         "'mmseg::...' or 'mmpretrain::...', or set default_scope to one of "
+                         f'{SCOPES}.')
     return scope
 
 
@@ -87,12 +91,13 @@ def replace_sync_bn(cfg: Config) -> int:
 
 
 def drop_pretrained_init(cfg: Config) -> int:
-    """Remove every ``init_cfg`` of type Pretrained and ``pretrained=`` path from ``cfg.model``."""
+    """Remove every ``init_cfg`` that loads a checkpoint (:data:`PRETRAINED_INIT_TYPES`) and
+    ``pretrained=`` path from ``cfg.model``."""
 
     def _fix(node: dict) -> int:
         count = 0
         init_cfg = node.get('init_cfg')
-        if isinstance(init_cfg, dict) and init_cfg.get('type') == 'Pretrained':
+        if isinstance(init_cfg, dict) and init_cfg.get('type') in PRETRAINED_INIT_TYPES:
             node['init_cfg'] = None
             count += 1
         if node.get('pretrained'):

@@ -59,6 +59,7 @@ DATA_DOCS = {
     'ADE20KDataset': 'docs/get_started.md#ade20k',
     'CityscapesDataset': 'docs/get_started.md#cityscapes',
     'PascalVOCDataset': 'docs/get_started.md#pascal-voc',
+    'ImageNet': 'docs/get_started.md#imagenet-1k',
 }
 
 # Images of the known training sets, for an ETA before the data is on disk (preflight counts the
@@ -73,6 +74,9 @@ TRAIN_SET_SIZES = {
     # SBD images not in VOC train/val (mmseg's voc_aug.py): train.txt + aug.txt = 10582
     'ImageSets/Segmentation/aug.txt': 9118,
     'ImageSets/Segmentation/trainval.txt': 2913,  # Pascal VOC 2012 trainval
+    # mmpretrain's ImageNet read by split (data_root/train/, no ann_file): key 'type:split'.
+    # ImageNet-1k (ILSVRC2012) training images, the size mmpretrain's ImageNet docstring prints.
+    'ImageNet:train': 1281167,
 }
 
 

@@ -1,4 +1,5 @@
-"""Every config file of ours: imports mmattn, names a host scope, downloads nothing."""
+"""Every config file of ours: imports mmattn, names a host scope (mmdet, mmseg, or mmpretrain for
+the ImageNet stage), downloads nothing."""
 import os
 import os.path as osp
 
@@ -31,6 +32,6 @@ def test_the_config_file_users_type_exists():
 def test_config_imports_mmattn_and_downloads_nothing_at_run_time(name):
     cfg = Config.fromfile(osp.join(CONFIG_DIR, name))
     assert cfg.custom_imports == dict(imports=['mmattn'], allow_failed_imports=False)
-    assert cfg.default_scope in ('mmdet', 'mmseg')
+    assert cfg.default_scope in ('mmdet', 'mmseg', 'mmpretrain')
     downloads = [s for s in _strings(cfg.to_dict()) if s.startswith(_DOWNLOAD_PREFIXES)]
     assert not downloads, downloads

@@ -31,8 +31,25 @@ TRACED_CONFIGS = [
     'mask_rcnn_ea_r50_fpn_1x_coco.py', 'mask_rcnn_ea_r101_fpn_1x_coco.py',
     'mask_rcnn_xvolution_pssa_r50_fpn_1x_coco.py', 'mask_rcnn_xvolution_sa_r50_fpn_1x_coco.py',
     'faster_rcnn_xvolution_pssa_r50_fpn_1x_coco.py', 'pspnet_xvolution_pssa_r50_d8_ade20k.py',
-    'upernet_levit256_ade20k.py', 'retinanet_levit256_fpn_1x_coco.py'
+    'upernet_levit256_ade20k.py', 'retinanet_levit256_fpn_1x_coco.py',
+    # the ImageNet stage (mmpretrain)
+    'lambda_resnet50_8xb32_in1k.py', 'lambda_resnet101_8xb32_in1k.py',
+    'xvolution_pssa_resnet50_8xb32_in1k.py', 'xvolution_sa_resnet50_8xb32_in1k.py',
+    'levit256_in1k_eval.py'
 ]
+# stage 2 of the two-stage pipelines: its torchvision-started config with the stage-1 checkpoint
+# as the backbone's init (and, for LambdaResNet, the lambda layers' BN statistics frozen like the
+# others'), nothing else changed
+STAGE2_CONFIGS = {
+    'mask_rcnn_lambda_r50-in1k_fpn_1x_coco.py': ('mask_rcnn_lambda_r50_fpn_1x_coco.py',
+                                                 'lambda_resnet50_8xb32_in1k'),
+    'mask_rcnn_lambda_r101-in1k_fpn_1x_coco.py': ('mask_rcnn_lambda_r101_fpn_1x_coco.py',
+                                                  'lambda_resnet101_8xb32_in1k'),
+    'mask_rcnn_xvolution_pssa_r50-in1k_fpn_1x_coco.py': (
+        'mask_rcnn_xvolution_pssa_r50_fpn_1x_coco.py', 'xvolution_pssa_resnet50_8xb32_in1k'),
+    'mask_rcnn_xvolution_sa_r50-in1k_fpn_1x_coco.py': (
+        'mask_rcnn_xvolution_sa_r50_fpn_1x_coco.py', 'xvolution_sa_resnet50_8xb32_in1k'),
+}
 
 _MISSING = object()
 
@@ -323,6 +340,69 @@ PINS = {
         'model.bbox_head.anchor_generator.strides': [8, 16, 32, 64, 128],
     },
 }
+
+# mmpretrain's standard ResNet recipe (resnet/resnet50_8xb32_in1k.py and its bases), which the
+# ImageNet configs train with (the papers' ImageNet recipes could not be read: docs/recipes.md)
+MMPRETRAIN_R50 = {
+    'train_cfg.max_epochs': 100,
+    'optim_wrapper.optimizer': dict(type='SGD', lr=0.1, momentum=0.9, weight_decay=1e-4),
+    'optim_wrapper.paramwise_cfg?': None,
+    'param_scheduler.type': 'MultiStepLR',
+    'param_scheduler.milestones': [30, 60, 90],
+    'train_dataloader.batch_size': 32,
+    'auto_scale_lr.base_batch_size': 256,
+    'model.head.loss': dict(type='CrossEntropyLoss', loss_weight=1.0),
+    'custom_hooks?': None,
+    'train_dataloader.dataset.pipeline[type=RandomResizedCrop].scale': 224,
+    'test_dataloader.dataset.pipeline[type=ResizeEdge].scale': 256,
+    'test_dataloader.dataset.pipeline[type=CenterCrop].crop_size': 224,
+    'default_scope': 'mmpretrain',
+}
+XVOLUTION_STAGE3 = {'model.backbone.type': 'mmdet.ResNet', 'model.backbone.norm_eval': False,
+                    'model.backbone.stage_with_dcn': [False, False, True, False],
+                    'model.backbone.dcn.conv_norm': False}
+PINS.update({
+    'lambda_resnet50_8xb32_in1k.py': dict(MMPRETRAIN_R50, **{
+        'model.backbone.type': 'mmattn.LambdaResNet', 'model.backbone.depth': 50,
+        'model.backbone.lambda_preset': 'paper_hybrid'}),
+    'lambda_resnet101_8xb32_in1k.py': dict(MMPRETRAIN_R50, **{
+        'model.backbone.type': 'mmattn.LambdaResNet', 'model.backbone.depth': 101,
+        'model.backbone.lambda_preset': 'paper_hybrid'}),
+    'xvolution_pssa_resnet50_8xb32_in1k.py': dict(MMPRETRAIN_R50, **XVOLUTION_STAGE3, **{
+        'model.backbone.dcn.attention': 'pssa'}),
+    'xvolution_sa_resnet50_8xb32_in1k.py': dict(MMPRETRAIN_R50, **XVOLUTION_STAGE3, **{
+        'model.backbone.dcn.attention': 'sa'}),
+    'levit256_in1k_eval.py': {
+        'default_scope': 'mmpretrain',
+        'model.backbone.type': 'mmattn.LeViT',
+        'model.backbone.arch': '256',
+        'model.head.distillation': True,
+        'test_dataloader.dataset.pipeline[type=ResizeEdge].scale': 256,
+        'test_dataloader.dataset.pipeline[type=ResizeEdge].interpolation': 'bicubic',
+        'test_dataloader.dataset.pipeline[type=CenterCrop].crop_size': 224,
+    },
+})
+
+
+@pytest.mark.parametrize('name', sorted(STAGE2_CONFIGS))
+def test_stage2_config_is_its_base_with_the_stage1_checkpoint_as_backbone_init(name):
+    base, stage1 = STAGE2_CONFIGS[name]
+    ours, theirs = merged(name), merged(base)
+    backbone, base_backbone = dict(ours['model']['backbone']), dict(theirs['model']['backbone'])
+    assert backbone.pop('init_cfg') == dict(
+        type='StrictPretrained', checkpoint=f'work_dirs/{stage1}/epoch_100.pth',
+        prefix='backbone.')
+    assert (ROOT / 'configs' / f'{stage1}.py').is_file()
+    base_backbone.pop('init_cfg')
+    if 'lambda_norm_eval' in backbone:  # ImageNet statistics now: frozen like every other BN
+        assert backbone.pop('lambda_norm_eval') is True
+        base_backbone.pop('lambda_norm_eval')
+    assert backbone == base_backbone
+    rest = {key: value for key, value in ours.items() if key not in ('model', 'filename')}
+    base_rest = {key: value for key, value in theirs.items() if key not in ('model', 'filename')}
+    assert rest == base_rest
+    assert {k: v for k, v in ours['model'].items() if k != 'backbone'} == {
+        k: v for k, v in theirs['model'].items() if k != 'backbone'}
 
 
 def test_every_traced_config_has_explicit_pins():

@@ -19,7 +19,8 @@ def test_every_checkpoint_a_config_names_is_listed():
     named = {}
     for path, text in _texts():
         for file in re.findall(r"(?:pretrained|checkpoint)\s*=\s*'([^']+)'", text):
-            named.setdefault(osp.basename(file), path)
+            if not file.startswith('work_dirs/'):  # written by a stage-1 run, not downloaded
+                named.setdefault(osp.basename(file), path)
     assert named, 'no checkpoint found: the pattern no longer matches the configs'
     unlisted = {name: path for name, path in named.items() if name not in PRETRAINED_FILES}
     assert not unlisted

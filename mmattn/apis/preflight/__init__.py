@@ -17,7 +17,8 @@ train it, :func:`preflight` reports:
   the process's resident-set high-water mark, VmHWM, reset before training; dataloader worker
   processes not included) and the ETA of the schedule.
 
-Training input size: segmentation, the crop (the data preprocessor's ``size``, else RandomCrop);
+Training input size: classification (mmpretrain), the train pipeline's last crop or resize
+(RandomResizedCrop's ``scale``); segmentation, the crop (the data preprocessor's ``size``, else RandomCrop);
 detection, the batch pad size (BatchFixedSizePad) if any, else a 640x480 image (COCO's typical
 size) through the train pipeline's resize (the largest scale of a multi-scale choice, ratio 1 of
 a RandomResize) and crop, padded to ``pad_size_divisor``. The synthetic COCO images have that
@@ -25,7 +26,8 @@ a RandomResize) and crop, padded to ``pad_size_divisor``. The synthetic COCO ima
 
 The ETA is seconds_per_iter x the schedule's iterations (``max_iters``; or epochs x
 ceil(training images / (gpus x per-GPU batch)), the images counted in the annotation file or image
-folder when present, else :data:`mmattn.utils.sources.TRAIN_SET_SIZES`), each of the ``gpus``
+folder when present, else :data:`mmattn.utils.sources.TRAIN_SET_SIZES`: for an ImageNet config
+without the data, ImageNet-1k's 1,281,167 training images), each of the ``gpus``
 devices as fast as this one. Not included: validation and checkpoint time, the loading of real
 (larger) images, DDP's gradient all-reduce and SyncBN's communication (one process trains, and
 mmengine runs SyncBN as BN there).

@@ -5,7 +5,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from mmengine.config import Config
 
-from ...utils.config import evaluator_list, walk_dicts
+from ...utils.config import PRETRAINED_INIT_TYPES, evaluator_list, walk_dicts
 from ...utils.sources import DATA_DOCS, fetch_command
 
 
@@ -67,7 +67,12 @@ def _check_dataset(leaf: dict, split: str, add) -> None:
         ann = osp.join(root, ann)
         if not osp.isfile(ann):
             add(ann, f'{split} annotation file ({kind})', split, fix)
-    for key, prefix in (leaf.get('data_prefix') or {}).items():
+    prefixes = leaf.get('data_prefix') or {}
+    if isinstance(prefixes, str):  # mmpretrain: one image folder
+        prefixes = dict(img_path=prefixes)
+    if not prefixes and leaf.get('split'):  # mmpretrain's ImageNet: {data_root}/{split}/
+        prefixes = dict(img_path=leaf['split'])
+    for key, prefix in prefixes.items():
         folder = osp.join(root, prefix) if prefix else None
         if folder and not osp.isdir(folder):
             add(folder, f'{split} {key} folder ({kind})', split, fix)
@@ -111,7 +116,7 @@ def _checkpoint_refs(cfg: Config) -> List[Tuple[str, str]]:
     def _collect(node: dict) -> None:
         if isinstance(node.get('pretrained'), str):
             refs.append(('pretrained', node['pretrained']))
-        if node.get('type') == 'Pretrained' and isinstance(node.get('checkpoint'), str):
+        if node.get('type') in PRETRAINED_INIT_TYPES and isinstance(node.get('checkpoint'), str):
             refs.append(('init_cfg', node['checkpoint']))
 
     walk_dicts(cfg.model, _collect)

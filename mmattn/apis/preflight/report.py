@@ -24,7 +24,7 @@ def format_report(result: Dict[str, Any]) -> str:
     lines.append(f"files       {len(missing)} missing" + (' (listed below)' if missing else ''))
     h, w = result['input_size']
     if result['params'] is not None:
-        counted = ('image -> logits' if result['scope'] == 'mmseg' else
+        counted = ('image -> logits' if result['scope'] in ('mmseg', 'mmpretrain') else
                    'image -> backbone + neck features, heads not counted')
         lines.append(f"model       {result['params'] / 1e6:.2f} M parameters, "
                      f"{result['macs'] / 1e9:.1f} G multiply-adds at {h}x{w} ({counted})")

@@ -21,6 +21,20 @@ def _train_input_size(cfg: Config, scope: str) -> Tuple[int, int]:
     """The (H, W) a training image reaches the network with (module docstring)."""
     preprocessor = cfg.model.get('data_preprocessor') or {}
     pipeline = _leaf_datasets(cfg.train_dataloader.dataset)[0].get('pipeline') or []
+    if scope == 'mmpretrain':  # classification: the last crop / resize of the train pipeline
+        size = None
+        for step in pipeline:
+            kind = step.get('type')
+            if kind in ('RandomResizedCrop', 'Resize') and step.get('scale'):
+                w, h = _hw(step['scale'])  # mmpretrain: (width, height)
+                size = (h, w)
+            elif kind in ('RandomCrop', 'CenterCrop') and step.get('crop_size'):
+                w, h = _hw(step['crop_size'])
+                size = (h, w)
+        if size is None:
+            raise ValueError('mmpretrain config without RandomResizedCrop / Resize / a crop in '
+                             'its train pipeline: no training input size')
+        return size
     if scope == 'mmseg':
         if preprocessor.get('size'):
             return _hw(preprocessor['size'])
@@ -101,12 +115,21 @@ def _leaf_size(leaf: dict) -> Tuple[Optional[int], str]:
         suffix = leaf.get('img_suffix') or ('.jpg', '.jpeg', '.png')
         count = sum(name.endswith(suffix) for _, _, names in os.walk(folder) for name in names)
         return count, f'{folder} ({suffix})'
-    key = ann or images
+    split = leaf.get('split')
+    if not ann and not images and split:  # mmpretrain's ImageNet: {data_root}/{split}/
+        folder = osp.join(root, split)
+        if osp.isdir(folder):
+            suffix = ('.jpg', '.jpeg', '.png', '.JPEG')
+            count = sum(name.endswith(suffix) for _, _, names in os.walk(folder)
+                        for name in names)
+            return count, f'{folder} ({suffix})'
+    # split-based datasets (no ann_file / image folder in the config) are known as 'type:split'
+    key = ann or images or (f"{leaf.get('type')}:{split}" if split else '')
+    where = osp.join(root, key if ann or images or not split else split)
     for known, count in TRAIN_SET_SIZES.items():
-        if key.rstrip('/').endswith(known):
-            return count, (f'mmattn.utils.sources.TRAIN_SET_SIZES[{known!r}] '
-                           f'({osp.join(root, key)} not found)')
-    return None, f'{osp.join(root, key)} not found and not in TRAIN_SET_SIZES'
+        if key and key.rstrip('/').endswith(known):
+            return count, f'mmattn.utils.sources.TRAIN_SET_SIZES[{known!r}] ({where} not found)'
+    return None, f'{where} not found and not in TRAIN_SET_SIZES'
 
 
 def _coco_images(path: str, leaf: dict) -> int:

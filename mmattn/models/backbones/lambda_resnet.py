@@ -24,6 +24,7 @@ from mmseg.models.backbones.resnet import Bottleneck, ResNet
 
 from mmattn.layers import LambdaLayer
 from mmattn.registry import register_model
+from mmattn.utils.config import PRETRAINED_INIT_TYPES
 from ..utils import norm_layer_from_cfg
 from .utils import chosen_blocks, train_new_norms
 
@@ -75,7 +76,10 @@ class LambdaResNet(ResNet):
 
     With ``init_cfg=dict(type='Pretrained', checkpoint=...)`` an ImageNet ResNet checkpoint loads:
     every weight that still exists loads, the replaced convs (and a classifier head) are listed in
-    one log message, and any other missing, unexpected or mis-shaped key is an error.
+    one log message, and any other missing, unexpected or mis-shaped key is an error. With
+    ``type='StrictPretrained'`` (a LambdaResNet checkpoint, e.g. of the ImageNet stage) every
+    tensor, the lambda layers' included, must come from the checkpoint
+    (:mod:`mmattn.models.pretrained`).
     """
 
     def __init__(self,
@@ -161,15 +165,20 @@ class LambdaResNet(ResNet):
     def init_weights(self) -> None:
         """ResNet's init (or an ImageNet checkpoint); lambda layers keep their own init."""
         init_cfgs = self.init_cfg if isinstance(self.init_cfg, list) else [self.init_cfg]
-        pretrained = [cfg for cfg in init_cfgs if cfg and cfg.get('type') == 'Pretrained']
+        pretrained = [cfg for cfg in init_cfgs
+                      if cfg and cfg.get('type') in PRETRAINED_INIT_TYPES]
         if not pretrained:
             super().init_weights()  # ends with each LambdaLayer.init_weights(): its own init
             return
-        others = [cfg for cfg in init_cfgs if cfg and cfg.get('type') != 'Pretrained']
+        others = [cfg for cfg in init_cfgs
+                  if cfg and cfg.get('type') not in PRETRAINED_INIT_TYPES]
         if others:
             initialize(self, others)
-        self.load_resnet_checkpoint(pretrained[0]['checkpoint'], pretrained[0].get('prefix'),
-                                    pretrained[0].get('map_location', 'cpu'))
+        if pretrained[0]['type'] == 'StrictPretrained':  # after the other inits: it wins
+            initialize(self, pretrained[0])
+        else:
+            self.load_resnet_checkpoint(pretrained[0]['checkpoint'], pretrained[0].get('prefix'),
+                                        pretrained[0].get('map_location', 'cpu'))
         self._is_init = True
 
     def load_resnet_checkpoint(self, checkpoint: str, prefix: Optional[str] = None,

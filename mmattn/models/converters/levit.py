@@ -9,6 +9,10 @@ is an error.
 All three sources store the bias tables as ``heads x R^2`` with index ``|dy| * R + |dx|``,
 which is mmattn's layout too, so tables are copied unchanged.
 ``tools/model_converters/levit2mmattn.py`` is the command line.
+
+:func:`convert_levit_classifier` keeps the two classifier heads (class and distillation token
+heads, BN + Linear each, averaged at test time) for an ImageNet evaluation with mmpretrain's
+``ImageClassifier`` + ``LeViTClsHead`` (``configs/levit256_in1k_eval.py``).
 """
 import re
 from collections import OrderedDict
@@ -18,7 +22,7 @@ import torch
 
 from .checkpoint import strip_prefix
 
-__all__ = ['convert_levit', 'detect_format']
+__all__ = ['convert_levit', 'convert_levit_classifier', 'detect_format']
 
 Unit = Tuple[tuple, str]  # (position in the network, kind: 'attn' | 'shrink' | 'mlp')
 
@@ -172,4 +176,47 @@ def convert_levit(state_dict: Dict[str, torch.Tensor]) -> 'OrderedDict[str, torc
         part = 'mlp' if kind == 'mlp' else 'attn'
         for leaf, value in leaves[position]:
             converted[f'stages.{stage}.{block}.{part}.{leaf}'] = value
+    return converted
+
+
+# classifier-head leaves of each source -> mmpretrain LeViTClsHead's (BatchNormLinear: bn, linear)
+_HEAD_LEAVES = {'official': {'bn.': 'bn.', 'l.': 'linear.'},
+                'timm': {'bn.': 'bn.', 'linear.': 'linear.'},
+                'mmpretrain': {'bn.': 'bn.', 'linear.': 'linear.'}}
+
+
+def convert_levit_classifier(
+        state_dict: Dict[str, torch.Tensor]) -> 'OrderedDict[str, torch.Tensor]':
+    """A whole ImageNet LeViT (backbone and both heads) as mmpretrain's ``ImageClassifier`` with
+    an ``mmattn.LeViT`` backbone and a ``LeViTClsHead``: ``backbone.*`` (:func:`convert_levit`)
+    and ``head.head.*`` / ``head.head_dist.*``.
+
+    Raises:
+        ValueError: what :func:`convert_levit` raises, or a head (class or distillation) that is
+            missing or has keys not understood (listed).
+    """
+    backbone = convert_levit(state_dict)
+    fmt = detect_format(strip_prefix(state_dict, 'backbone.'))
+    if fmt == 'mmattn':
+        raise ValueError('convert_levit_classifier: an mmattn.LeViT checkpoint holds no '
+                         'classifier heads; convert the official, timm or mmpretrain file')
+    converted: 'OrderedDict[str, torch.Tensor]' = OrderedDict(
+        (f'backbone.{key}', value) for key, value in backbone.items())
+    unknown, found = [], set()
+    for key, value in state_dict.items():
+        match = re.match(r'^(?:head\.)?(head|head_dist)\.(.+)$', key)
+        if match is None or key.startswith('backbone.'):
+            continue
+        head, rest = match[1], match[2]
+        leaf = next((ours + rest[len(theirs):] for theirs, ours in _HEAD_LEAVES[fmt].items()
+                     if rest.startswith(theirs)), None)
+        if leaf is None:
+            unknown.append(key)
+            continue
+        converted[f'head.{head}.{leaf}'] = value
+        found.add(head)
+    if unknown or found != {'head', 'head_dist'}:
+        raise ValueError(f'convert_levit_classifier: {fmt} checkpoint with classifier keys not '
+                         f'understood {unknown} or heads missing (found {sorted(found)}, need '
+                         "['head', 'head_dist']: the distilled LeViT)")
     return converted
