@@ -3,9 +3,9 @@
 # a user with ImageNet val checks in one command that the converted weights give the paper's
 # number (evaluation only; LeViT's 1000-epoch distillation training is not part of mmattn).
 #   wget -P checkpoints https://dl.fbaipublicfiles.com/LeViT/LeViT-256-13b5763e.pth
-#   python tools/model_converters/levit2mmattn.py checkpoints/LeViT-256-13b5763e.pth \
+#   .venv/bin/python tools/model_converters/levit2mmattn.py checkpoints/LeViT-256-13b5763e.pth \
 #       checkpoints/levit-256_in1k_mmattn.pth --with-head
-#   tools/test.py configs/levit256_in1k_eval.py checkpoints/levit-256_in1k_mmattn.pth
+#   .venv/bin/python tools/test.py configs/levit256_in1k_eval.py checkpoints/levit-256_in1k_mmattn.pth
 # Test protocol of the official code: main.py evaluates at --input-size 224 with the dataset
 # transform of DeiT's datasets.py (build_transform, eval branch: resize the short side to
 # int(256 / 224 * 224) = 256 with bicubic interpolation, centre crop 224, ImageNet mean/std);

@@ -70,7 +70,7 @@ def _check_sync_bn(cfg: Config, world: int, problems: List[str],
                 if process.is_alive():
                     process.terminate()
             problems.append(f'SyncBN across 2 GPUs failed: {_first_line(error)}; fix: check '
-                            'NCCL (NCCL_DEBUG=INFO python tools/preflight.py ...) or train with '
+                            'NCCL (NCCL_DEBUG=INFO .venv/bin/python tools/preflight.py ...) or train with '
                             "norm_cfg type='BN'")
             return False
     return True

@@ -1,6 +1,6 @@
 """The checks of ``tools/dev/gpu_check.sh``, within a time budget, and its Markdown report.
 
-    python tools/dev/gpucheck/checks.py [--device cuda|cpu] [--out FILE] [--only CHECK ...]
+    .venv/bin/python tools/dev/gpucheck/checks.py [--device cuda|cpu] [--out FILE] [--only CHECK ...]
                                         [--budget SECONDS] [--installed TEXT]
 
 Checks, in this order, each in its own process with a time limit (the whole run stays within
