@@ -28,7 +28,8 @@ from ..utils.submission import enable_format_only
 from .reparameterize import deploy_config, is_deploy_checkpoint
 
 __all__ = [
-    'add_common_args', 'apply_test_args', 'apply_train_args', 'build_runner', 'config_from_args',
+    'add_common_args', 'apply_test_args', 'apply_train_args', 'build_runner', 'check_host_imports',
+    'config_from_args',
     'enable_amp', 'setup_cpu_distributed', 'total_batch_warning', 'world_size'
 ]
 
@@ -170,13 +171,32 @@ def _enable_auto_scale_lr(cfg: Config) -> None:
     scale['enable'] = True  # the Runner scales lr by (GPUs x per-GPU batch) / base_batch_size
 
 
+def check_host_imports(scope: str) -> None:
+    """Stop before the Runner when the host library cannot run here, saying what to install.
+
+    mmpretrain's models, datasets and metrics import torchvision, which some torch builds have
+    no working release of (a CPU torch with the registry's CUDA torchvision, say): without this
+    check a run would end in a traceback from deep inside mmpretrain.
+    """
+    if scope != 'mmpretrain':
+        return
+    try:
+        import torchvision  # noqa: F401
+    except Exception as error:  # ImportError, or a build that fails to load its operators
+        raise ImportError(
+            f'this mmpretrain config needs torchvision, which does not import here '
+            f'({type(error).__name__}: {error}). Install the torchvision built for torch '
+            f'{torch.__version__} (tools/install.sh prints the command when it cannot), or set '
+            "MMATTN_TORCHVISION='torchvision==X' and run tools/install.sh again.") from error
+
+
 def _default_work_dir(config_path: str) -> str:
     return osp.join('./work_dirs', osp.splitext(osp.basename(config_path))[0])
 
 
 def apply_train_args(cfg: Config, args) -> Config:
     """``tools/train.py`` options: work dir, AMP, resume, finite checks, launcher."""
-    host_library(cfg)
+    check_host_imports(host_library(cfg))
     cfg.launcher = args.launcher
     cfg.work_dir = args.work_dir or cfg.get('work_dir') or _default_work_dir(args.config)
     if args.amp:
@@ -202,6 +222,7 @@ def apply_test_args(cfg: Config, args) -> Config:
     """``tools/test.py`` options: checkpoint, work dir, --out, --show-dir, --tta, --deploy,
     --format-only."""
     scope = host_library(cfg)
+    check_host_imports(scope)
     cfg.launcher = args.launcher
     cfg.work_dir = args.work_dir or cfg.get('work_dir') or _default_work_dir(args.config)
     cfg.load_from = args.checkpoint

@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import pytest
+import torch
 from mmengine.config import Config
 
 from conftest import REPO
@@ -82,11 +83,39 @@ def test_dist_train_runs_two_cpu_processes_with_gloo(tmp_path, synthetic_root):
     assert (work_dir / 'iter_2.pth').exists()
 
 
-def test_a_config_outside_mmdet_and_mmseg_is_refused_with_the_fix(tmp_path):
+def test_a_config_outside_mmdet_mmseg_and_mmpretrain_is_refused_naming_its_scope(tmp_path):
     cfg = tmp_path / 'plain.py'
-    cfg.write_text("default_scope = 'mmpretrain'\nmodel = dict(type='X')\n")
+    cfg.write_text("default_scope = 'mmpose'\nmodel = dict(type='X')\n")
     proc = subprocess.run([sys.executable, 'tools/train.py', str(cfg)], cwd=REPO,
                           capture_output=True, text=True,
                           env=dict(os.environ, PYTHONPATH=REPO))
     assert proc.returncode != 0
-    assert "default_scope is 'mmpretrain'" in proc.stderr
+    error = proc.stderr.strip().splitlines()[-1]
+    assert error.startswith('ValueError') and 'mmpose' in error and 'mmpretrain' in error
+
+
+# tools/train.py, run with every import of torchvision failing (as on a CPU torch whose registry
+# torchvision is a CUDA build): argv[1:] are train.py's arguments.
+_WITHOUT_TORCHVISION = """
+import runpy, sys
+class Refuse:
+    def find_spec(self, name, path=None, target=None):
+        if name.split('.')[0] == 'torchvision':
+            raise ImportError('torchvision blocked by the test')
+sys.meta_path.insert(0, Refuse())
+sys.argv = ['tools/train.py'] + sys.argv[1:]
+runpy.run_path('tools/train.py', run_name='__main__')
+"""
+
+
+def test_an_mmpretrain_config_without_torchvision_stops_before_the_runner_saying_so(tmp_path):
+    cfg = tmp_path / 'in1k.py'
+    cfg.write_text("default_scope = 'mmpretrain'\nmodel = dict(type='ImageClassifier')\n")
+    proc = subprocess.run([sys.executable, '-c', _WITHOUT_TORCHVISION, str(cfg), '--work-dir',
+                           str(tmp_path / 'work')], cwd=REPO, capture_output=True, text=True,
+                          env=dict(os.environ, PYTHONPATH=REPO))
+    assert proc.returncode != 0
+    error = proc.stderr.strip().splitlines()[-1]
+    assert error.startswith('ImportError') and 'torchvision' in error
+    assert 'mmpretrain' in error and torch.__version__ in error
+    assert not (tmp_path / 'work').exists()  # stopped before the Runner made its work_dir
