@@ -137,6 +137,7 @@ def _with_scale() -> Config:
     return cfg
 
 
+@pytest.mark.slow
 def test_library_runners_in_one_process_each_log_into_their_own_work_dir(tmp_path):
     # mmseg's runtime names the visualizer 'visualizer'; without a name of its own the second
     # Runner reuses the first one's visualizer and writes into its (deleted) work_dir.

@@ -98,6 +98,7 @@ def test_data_preprocessor_normalises_as_the_official_fetch():
 
 # ---- the official multi-scale + flip test -------------------------------------------------------
 
+@pytest.mark.slow  # 24 forwards of an R50-D8 at six scales
 def test_tta_model_reproduces_the_official_multi_scale_flip_test():
     official, ours = _pair(depth=50)  # the protocol, not the depth, is under test here
     tta = LogitSumTTAModel(ours).eval()
