@@ -35,7 +35,7 @@ PRETRAINED_FILES = {
         what="PyTorch-Encoding's ImageNet ResNet-50 (deep stem), the EANet authors' start"),
     'resnet50-ebb6acbb_mmseg.pth': dict(
         from_file='resnet50-ebb6acbb.zip',
-        convert='unzip -o {src} -d {dir} && python tools/model_converters/eanet2mmattn.py '
+        convert='unzip -o {src} -d {dir} && .venv/bin/python tools/model_converters/eanet2mmattn.py '
         '{dir}/resnet50-ebb6acbb.pth {dst} --depth 50',
         what="the EANet authors' ImageNet ResNet-50 in mmseg's layout"),
     'resnet101-2a57e44d.zip': dict(
@@ -43,12 +43,12 @@ PRETRAINED_FILES = {
         what="PyTorch-Encoding's ImageNet ResNet-101 (deep stem), the EANet authors' start"),
     'resnet101-2a57e44d_mmseg.pth': dict(
         from_file='resnet101-2a57e44d.zip',
-        convert='unzip -o {src} -d {dir} && python tools/model_converters/eanet2mmattn.py '
+        convert='unzip -o {src} -d {dir} && .venv/bin/python tools/model_converters/eanet2mmattn.py '
         '{dir}/resnet101-2a57e44d.pth {dst} --depth 101',
         what="the EANet authors' ImageNet ResNet-101 in mmseg's layout"),
     'levit-256_mmattn.pth': dict(
         from_file='LeViT-256-13b5763e.pth',
-        convert='python tools/model_converters/levit2mmattn.py {src} {dst}',
+        convert='.venv/bin/python tools/model_converters/levit2mmattn.py {src} {dst}',
         what="official LeViT-256 converted to mmattn's LeViT layout"),
 }
 

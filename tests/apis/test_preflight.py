@@ -185,7 +185,7 @@ def test_a_converted_checkpoint_comes_with_download_and_conversion():
     item, = _missing(result, 'checkpoints/levit-256_mmattn.pth')
     assert item['fix'] == (
         'wget -P checkpoints https://dl.fbaipublicfiles.com/LeViT/LeViT-256-13b5763e.pth && '
-        'python tools/model_converters/levit2mmattn.py checkpoints/LeViT-256-13b5763e.pth '
+        '.venv/bin/python tools/model_converters/levit2mmattn.py checkpoints/LeViT-256-13b5763e.pth '
         'checkpoints/levit-256_mmattn.pth')
 
 

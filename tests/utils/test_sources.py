@@ -43,12 +43,12 @@ def test_fetch_commands_download_into_the_configs_folder_and_convert():
         'wget -P checkpoints '
         'https://download.openmmlab.com/pretrain/third_party/resnet101_v1c-e67eebb6.pth')
     assert fetch_command('ckpt/levit-256_mmattn.pth') == (
-        'wget -P ckpt https://dl.fbaipublicfiles.com/LeViT/LeViT-256-13b5763e.pth && python '
+        'wget -P ckpt https://dl.fbaipublicfiles.com/LeViT/LeViT-256-13b5763e.pth && .venv/bin/python '
         'tools/model_converters/levit2mmattn.py ckpt/LeViT-256-13b5763e.pth '
         'ckpt/levit-256_mmattn.pth')
     assert fetch_command('checkpoints/resnet101-2a57e44d_mmseg.pth') == (
         'wget -P checkpoints https://hangzh.s3.amazonaws.com/encoding/models/'
         'resnet101-2a57e44d.zip && unzip -o checkpoints/resnet101-2a57e44d.zip -d checkpoints && '
-        'python tools/model_converters/eanet2mmattn.py checkpoints/resnet101-2a57e44d.pth '
+        '.venv/bin/python tools/model_converters/eanet2mmattn.py checkpoints/resnet101-2a57e44d.pth '
         'checkpoints/resnet101-2a57e44d_mmseg.pth --depth 101')
     assert fetch_command('checkpoints/my_own.pth') is None
