@@ -91,14 +91,9 @@ def machine_facts() -> str:
             f'{", ".join(versions)}; {datetime.datetime.now().isoformat(timespec="minutes")}')
 
 
-def interleaved_ms(fns: Dict[str, Callable[[], object]], repeats: int, warmup: int = 1,
-                   clock: str = 'wall') -> Dict[str, float]:
-    """Best-of-``repeats`` milliseconds per function, the functions run interleaved.
-
-    Round ``i`` runs them in order rotated by ``i`` (A B C, B C A, ...), so that none always
-    runs first, after the others have warmed (or flushed) the caches. ``warmup`` rounds run
-    untimed first (first-call allocations, oneDNN plans).
-    """
+def _interleaved_seconds(fns: Dict[str, Callable[[], object]], repeats: int, warmup: int,
+                         clock: str, sync: Callable[[], None]) -> Dict[str, list]:
+    """Every timed run of each function, in seconds; ``sync()`` before and after each run."""
     now = CLOCKS[clock]
     names = list(fns)
     for _ in range(warmup):
@@ -108,9 +103,23 @@ def interleaved_ms(fns: Dict[str, Callable[[], object]], repeats: int, warmup: i
     for round_ in range(repeats):
         shift = round_ % len(names)
         for name in names[shift:] + names[:shift]:
+            sync()
             begin = now()
             fns[name]()
+            sync()
             times[name].append(now() - begin)
+    return times
+
+
+def interleaved_ms(fns: Dict[str, Callable[[], object]], repeats: int, warmup: int = 1,
+                   clock: str = 'wall') -> Dict[str, float]:
+    """Best-of-``repeats`` milliseconds per function, the functions run interleaved.
+
+    Round ``i`` runs them in order rotated by ``i`` (A B C, B C A, ...), so that none always
+    runs first, after the others have warmed (or flushed) the caches. ``warmup`` rounds run
+    untimed first (first-call allocations, oneDNN plans).
+    """
+    times = _interleaved_seconds(fns, repeats, warmup, clock, sync=lambda: None)
     return {name: 1000 * min(values) for name, values in times.items()}
 
 
@@ -166,20 +175,7 @@ def device_ms(fns: Dict[str, Callable[[], object]], device: torch.device, repeat
     :func:`interleaved_ms` (rotated order, ``warmup`` untimed rounds first). On CUDA the
     device is synchronised before each run and the run ends with a synchronisation, so the
     time is that of the kernels, not of their launch."""
-    now = CLOCKS[clock]
-    names = list(fns)
-    for _ in range(warmup):
-        for name in names:
-            fns[name]()
-    times = {name: [] for name in names}
-    for round_ in range(repeats):
-        shift = round_ % len(names)
-        for name in names[shift:] + names[:shift]:
-            _synchronize(device)
-            begin = now()
-            fns[name]()
-            _synchronize(device)
-            times[name].append(now() - begin)
+    times = _interleaved_seconds(fns, repeats, warmup, clock, sync=lambda: _synchronize(device))
     return {name: 1000 * statistics.median(values) for name, values in times.items()}
 
 

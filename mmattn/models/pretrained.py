@@ -21,6 +21,8 @@ from mmengine.registry import WEIGHT_INITIALIZERS
 from mmengine.runner.checkpoint import _load_checkpoint
 from torch import nn
 
+from .converters.checkpoint import mismatched_keys
+
 __all__ = ['StrictPretrainedInit', 'load_pretrained_strict']
 
 
@@ -48,17 +50,7 @@ def load_pretrained_strict(module: nn.Module, checkpoint: str, prefix: Optional[
                                f"of the part to load, e.g. prefix='backbone.'")
         state = {key[len(prefix):]: value for key, value in state.items()
                  if key.startswith(prefix)}
-    own = module.state_dict()
-    problems = []
-    missing = [key for key in own if key not in state]
-    unexpected = [key for key in state if key not in own]
-    shapes = [f'{key}: checkpoint {tuple(state[key].shape)} vs model {tuple(own[key].shape)}'
-              for key in state if key in own and state[key].shape != own[key].shape]
-    for label, keys in (('missing in the checkpoint', missing),
-                        ('unexpected in the checkpoint', unexpected),
-                        ('shape mismatch', shapes)):
-        if keys:
-            problems.append(f'{label} ({len(keys)}): {", ".join(keys)}')
+    problems = mismatched_keys(state, module.state_dict())
     if problems:
         raise RuntimeError(f'StrictPretrained: {checkpoint} (prefix {prefix!r}) does not fit '
                            f'{owner}: {"; ".join(problems)}. The checkpoint must come from a '

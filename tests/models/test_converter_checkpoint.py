@@ -94,3 +94,18 @@ def test_save_state_dict_writes_what_load_state_dict_reads_with_its_meta(tmp_pat
     assert saved['meta'] == {'source_format': 'timm'}
     loaded = load_state_dict(path)
     assert all(torch.equal(loaded[key], value) for key, value in _weights().items())
+
+
+def test_mismatched_keys_names_every_missing_unexpected_and_misshaped_key():
+    from mmattn.models.converters import checkpoint
+    own = {'a': torch.zeros(2), 'b': torch.zeros(3), 'c': torch.zeros(4), 'skip': torch.zeros(1)}
+    state = {'a': torch.zeros(2), 'c': torch.zeros(5), 'x': torch.zeros(1), 'head': torch.zeros(1)}
+    problems = checkpoint.mismatched_keys(state, own, may_miss=lambda key: key == 'skip',
+                                          may_add=lambda key: key == 'head')
+    assert len(problems) == 3
+    missing, unexpected, shape = problems
+    assert 'missing' in missing and 'b' in missing.split(': ', 1)[1].split(', ')
+    assert 'skip' not in missing
+    assert 'unexpected' in unexpected and unexpected.endswith(': x')
+    assert 'c' in shape and '(5,)' in shape and '(4,)' in shape
+    assert checkpoint.mismatched_keys(own, own) == []

@@ -261,13 +261,13 @@ def test_checkpoint_with_a_backbone_prefix_loads_with_prefix(tmp_path):
 
 
 @pytest.mark.parametrize('edit, message', [
-    (lambda s: s.pop('layer1.0.conv1.weight'), 'missing in the checkpoint: layer1.0.conv1.weight'),
+    (lambda s: s.pop('layer1.0.conv1.weight'), r'missing.*layer1\.0\.conv1\.weight'),
     (lambda s: s.__setitem__('layer5.0.conv1.weight', torch.zeros(1)),
-     'unexpected in the checkpoint: layer5.0.conv1.weight'),
+     r'unexpected.*layer5\.0\.conv1\.weight'),
     (lambda s: s.__setitem__('layer2.0.conv1.weight', torch.zeros(32, 64, 3, 3)),
-     r'shape mismatch: layer2.0.conv1.weight: checkpoint \(32, 64, 3, 3\)'),
+     r'layer2\.0\.conv1\.weight.*\(32, 64, 3, 3\)'),
     (lambda s: s.__setitem__('layer4.0.conv2.to_keys.weight', torch.zeros(16, 128, 1, 1)),
-     'lambda layers only partly in the checkpoint: layer4.0.conv2'),
+     r'partly.*layer4\.0\.conv2'),
 ], ids=['missing', 'unexpected', 'shape', 'partial-lambda'])
 def test_any_other_checkpoint_mismatch_is_an_error(tmp_path, edit, message):
     path, _ = _resnet_checkpoint(tmp_path, edit=edit)

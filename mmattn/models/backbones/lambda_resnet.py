@@ -25,6 +25,7 @@ from mmseg.models.backbones.resnet import Bottleneck, ResNet
 from mmattn.layers import LambdaLayer
 from mmattn.registry import register_model
 from mmattn.utils.config import PRETRAINED_INIT_TYPES
+from ..converters.checkpoint import mismatched_keys
 from ..utils import norm_layer_from_cfg
 from .utils import chosen_blocks, train_new_norms
 
@@ -211,19 +212,14 @@ class LambdaResNet(ResNet):
                 fresh.append(name)
             elif len(present) != len(keys):
                 partial.append(name)
-        problems = []
-        missing = [key for key in own if key not in state and not key.startswith(lambda_prefixes)
-                   and not key.endswith('num_batches_tracked')]
-        unexpected = [key for key in state if key not in own and key not in replaced
-                      and key not in classifier]
-        shapes = [f'{key}: checkpoint {tuple(state[key].shape)} vs model {tuple(own[key].shape)}'
-                  for key in state if key in own and state[key].shape != own[key].shape]
-        for label, keys in (('missing in the checkpoint', missing),
-                            ('unexpected in the checkpoint', unexpected),
-                            ('shape mismatch', shapes),
-                            ('lambda layers only partly in the checkpoint', partial)):
-            if keys:
-                problems.append(f'{label}: {", ".join(keys)}')
+        problems = mismatched_keys(
+            state, own,
+            may_miss=lambda key: key.startswith(lambda_prefixes)
+            or key.endswith('num_batches_tracked'),
+            may_add=lambda key: key in replaced or key in classifier)
+        if partial:
+            problems.append(f'lambda layers only partly in the checkpoint ({len(partial)}): '
+                            f'{", ".join(partial)}')
         if problems:
             raise RuntimeError(f'LambdaResNet: checkpoint {checkpoint} does not fit this '
                                f'backbone ({"; ".join(problems)})')
