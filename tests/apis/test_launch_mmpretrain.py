@@ -4,8 +4,16 @@ import argparse
 import pytest
 from mmengine.config import Config
 
+import torchvision_stub
 from mmattn.apis.launch import apply_test_args, apply_train_args
 from mmattn.utils.config import host_library
+
+
+@pytest.fixture(autouse=True, scope='module')
+def torchvision_importable():
+    """The tools check that mmpretrain's torchvision imports: on this CPU torch, the stand-in."""
+    with torchvision_stub.installed():
+        yield
 
 
 def _cls_cfg() -> Config:
