@@ -226,7 +226,8 @@ def test_fp16_autocast_gives_finite_outputs_where_naive_fp16_normalisation_gives
     # get 0 from every memory unit: 0 / (0 + 1e-9 rounded to 0) = NaN.
     x = torch.randn(1, 8, 64, 64, generator=torch.Generator().manual_seed(0)) * 30
     with torch.no_grad():
-        logits = module._memory_logits(x).half()
+        # the memory logits (one head): memory keys of the input projection, per pixel
+        logits = module.memory_keys(module.in_proj(x).flatten(2)).half()  # B, S, N
         naive = logits.softmax(dim=-1)
         naive = naive / (naive.sum(dim=-2, keepdim=True) + torch.tensor(1e-9, dtype=torch.half))
         assert torch.isnan(naive).any(), 'the input does not exercise the fp16 hazard'
@@ -433,17 +434,19 @@ def test_init_weights_restores_the_official_init_after_training():
 
 
 @pytest.mark.parametrize('num_heads', [None, 2])
-def test_deploy_form_computes_the_same_memory_logits_bias_included(num_heads):
-    # The fused key conv is M_k . in_proj exactly: weight and bias. (The bias moves every pixel's
-    # logit for one memory unit by the same amount, which the pixel softmax removes, so only the
-    # logits, not the outputs, can show a wrong bias.)
+def test_deploy_form_fused_key_conv_is_the_memory_keys_of_the_input_projection(num_heads):
+    # The deployed checkpoint's fused_keys is M_k . in_proj exactly: weight and bias. (The bias
+    # moves every pixel's logit for one memory unit by the same amount, which the pixel softmax
+    # removes, so only the logits, not the outputs, can show a wrong bias.)
     module = _make(num_heads=num_heads)
+    heads, head_channels = module.num_heads, module.head_channels
     with torch.no_grad():
         module.in_proj.bias.normal_()
         x = torch.randn(2, 8, 3, 4)
-        before = module._memory_logits(x)
+        features = module.in_proj(x).reshape(2 * heads, head_channels, 12)  # B*heads, d, N
+        before = module.memory_keys(features).reshape(2, -1, 3, 4)  # B, heads*S, H, W
         module.switch_to_deploy()
-        after = module._memory_logits(x)
+        after = module.fused_keys(x)
     torch.testing.assert_close(after, before, rtol=1e-5, atol=1e-5)
 
 

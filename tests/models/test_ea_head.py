@@ -99,9 +99,11 @@ def test_head_feature_is_the_ea_output_passed_through_the_second_conv():
     feats = [torch.randn(2, 16, 6, 6)]
     captured = {}
     head.ea.register_forward_hook(lambda module, args, out: captured.update(ea=out))
+    # what reaches the classifier (dropout is the identity in eval)
+    head.conv_seg.register_forward_pre_hook(lambda module, args: captured.update(feature=args[0]))
     with torch.no_grad():
-        features = head._forward_feature(feats)
-        torch.testing.assert_close(features, head.out_conv(captured['ea']))
+        head(feats)
+        torch.testing.assert_close(captured['feature'], head.out_conv(captured['ea']))
 
 
 def test_head_in_eval_is_the_classifier_of_out_conv_of_ea_of_in_conv():
