@@ -7,6 +7,7 @@ from mmengine.config import Config
 
 from mmattn.apis.launch import apply_test_args, apply_train_args
 from mmattn.utils.config import drop_pretrained_init, host_library, replace_sync_bn
+from messages import names
 
 
 def _seg_cfg() -> Config:
@@ -36,7 +37,7 @@ def _args(**kwargs):
 
 def test_host_library_is_read_from_default_scope_and_others_are_refused():
     assert host_library(_seg_cfg()) == 'mmseg'
-    with pytest.raises(ValueError, match="default_scope is None"):
+    with pytest.raises(ValueError, match=names('default_scope', 'None')):
         host_library(Config(dict(model=dict())))
 
 

@@ -12,6 +12,7 @@ from mmengine.registry import init_default_scope
 import mmattn  # noqa: F401  (registers the models)
 
 from mmattn.apis import visualize as visualize_attention
+from messages import names
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -167,7 +168,7 @@ def test_each_written_overlay_shows_the_map_of_the_unit_asked_for(seg_files, tmp
 
 def test_units_outside_the_memory_raise_a_clear_error(seg_files, tmp_path):
     _, checkpoint, image, cfg = seg_files
-    with pytest.raises(ValueError, match=r'units \[8\] out of range, the module has 8'):
+    with pytest.raises(ValueError, match=names('units', [8], 8)):
         visualize_attention.visualize_attention(cfg, checkpoint, image, str(tmp_path), units=[8])
 
 

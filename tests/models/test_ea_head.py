@@ -14,6 +14,7 @@ import mmattn  # noqa: F401  (registers the models)
 from mmattn.layers import ExternalAttention, MultiHeadExternalAttention
 from mmattn.models.decode_heads import EAHead
 from mmattn.layers import switch_to_deploy
+from messages import names
 
 NUM_CLASSES = 5
 
@@ -142,7 +143,7 @@ def test_num_heads_above_one_builds_multi_head_external_attention():
 
 
 def test_several_input_maps_without_concatenation_raise_a_clear_error():
-    with pytest.raises(ValueError, match='EAHead takes one input feature map'):
+    with pytest.raises(ValueError, match=names('in_channels', [8, 16], 'input_transform')):
         _head(in_channels=[8, 16], in_index=[0, 1], input_transform='multiple_select')
 
 

@@ -19,6 +19,7 @@ from mmattn.models.converters.eanet import (convert_eanet, convert_resnet_deep_s
                                             load_eanet_checkpoint)
 from mmattn.models.segmentors import LogitSumTTAModel
 from official_eanet import OfficialEANet, normalise, official_test, randomise
+from messages import names
 
 OFFICIAL_CONFIG = f'{REPO}/configs/eanet_r101_voc12aug_official.py'
 
@@ -213,7 +214,7 @@ def test_converter_knows_the_resnet_stage_blocks_of_every_depth():
 
 
 def test_a_depth_without_a_resnet_is_an_error_naming_it():
-    with pytest.raises(ValueError, match=r'depth must be one of \[50, 101, 152\], got 34'):
+    with pytest.raises(ValueError, match=names('depth', 34)):
         convert_eanet({}, depth=34)
 
 
@@ -263,12 +264,12 @@ def test_each_scaled_input_is_padded_to_8k_plus_1_and_its_metas_give_that_size()
 
 
 @pytest.mark.parametrize('kwargs, message', [
-    (dict(scales=()), r'scales must be positive numbers, got \(\)'),
-    (dict(scales=(1.0, 0.0)), r'scales must be positive numbers, got \(1.0, 0.0\)'),
-    (dict(scales=(1.0, -0.5)), 'scales must be positive numbers'),
-    (dict(scales=(1.0, '2')), 'scales must be positive numbers'),
-    (dict(pad_divisor=0), 'pad_divisor must be a positive int or None, got 0'),
-    (dict(pad_divisor=8.0), 'pad_divisor must be a positive int or None, got 8.0'),
+    (dict(scales=()), names('scales', '()')),
+    (dict(scales=(1.0, 0.0)), names('scales', (1.0, 0.0))),
+    (dict(scales=(1.0, -0.5)), names('scales', (1.0, -0.5))),
+    (dict(scales=(1.0, '2')), names('scales', (1.0, '2'))),
+    (dict(pad_divisor=0), names('pad_divisor', 0)),
+    (dict(pad_divisor=8.0), names('pad_divisor', 8.0)),
 ])
 def test_tta_model_rejects_bad_options_naming_the_value(kwargs, message):
     with pytest.raises(ValueError, match=message):

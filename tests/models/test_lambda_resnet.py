@@ -14,6 +14,7 @@ import mmattn  # noqa: F401  (registers the models)
 from mmattn.layers import LambdaLayer
 from mmattn.models.backbones import LambdaResNet
 from mmattn.models.backbones.lambda_resnet import paper_hybrid_blocks
+from messages import names
 
 SMALL = dict(depth=50, base_channels=16, stem_channels=16)  # ResNet-50 layout, 1/4 the width
 
@@ -63,7 +64,7 @@ def test_paper_hybrid_blocks_end_equal_segments_of_c4_with_non_negative_indices(
 
 
 def test_paper_hybrid_blocks_of_a_depth_without_a_paper_hybrid_is_an_error():
-    with pytest.raises(ValueError, match=r'defined for depths \[50, 101, 152\], got depth 34'):
+    with pytest.raises(ValueError, match=names('depth', 34)):
         paper_hybrid_blocks(34, (3, 4, 6, 3))
 
 
@@ -301,20 +302,20 @@ def test_a_lambda_resnet_checkpoint_loads_its_lambda_layers(tmp_path):
 @pytest.mark.parametrize('kwargs, message', [
     (dict(depth=18), 'depth 18 uses BasicBlock'),
     (dict(depth=34, lambda_stages=(True, ) * 4), 'depth 34 uses BasicBlock'),
-    (dict(SMALL, lambda_stages=(True, True)), r'needs one flag per stage \(4 stages\)'),
+    (dict(SMALL, lambda_stages=(True, True)), names('lambda_stages', (True, True), 4)),
     (dict(SMALL, lambda_stages=(True, ) * 4, lambda_blocks=(None, (4, ), None, None)),
-     'index 4 is out of range for layer2, which has 4 blocks'),
-    (dict(SMALL, lambda_cfg=dict(stride=2)), "must not set 'stride'"),
-    (dict(SMALL, lambda_preset='c5'), "lambda_preset \\('c5'\\) must be"),
-    (dict(SMALL, lambda_stages=(False, ) * 4), 'no lambda layer was placed'),
-    (dict(SMALL, lambda_blocks=(None, None, (0, ), None)), 'lambda_blocks needs lambda_stages'),
+     names('lambda_blocks', 4, 'layer2')),
+    (dict(SMALL, lambda_cfg=dict(stride=2)), names('lambda_cfg', 'stride')),
+    (dict(SMALL, lambda_preset='c5'), names('lambda_preset', "'c5'")),
+    (dict(SMALL, lambda_stages=(False, ) * 4), names('lambda_stages', (False, ) * 4)),
+    (dict(SMALL, lambda_blocks=(None, None, (0, ), None)), names('lambda_blocks', 'lambda_stages')),
     (dict(SMALL, lambda_stages=(True, ) * 4, lambda_blocks=(None, None)),
-     r'lambda_blocks \(None, None\) needs one entry .* per stage \(4 stages\)'),
+     names('lambda_blocks', (None, None), 4)),
     (dict(SMALL, num_stages=3, strides=(1, 2, 2), dilations=(1, 1, 1), out_indices=(0, 1, 2),
-          stage_with_dcn=(False, ) * 3), 'the paper hybrid needs 4 stages, got num_stages=3'),
+          stage_with_dcn=(False, ) * 3), names('num_stages', 3)),
     (dict(SMALL, dcn=dict(type='DCN', deform_groups=1, fallback_on_stride=False),
           stage_with_dcn=(False, False, False, True)),
-     'layer4.0 has both a DCN conv2 .* and a lambda layer'),
+     names('layer4.0', 'DCN')),
 ])
 def test_invalid_placements_raise_errors_naming_the_value(kwargs, message):
     with pytest.raises(ValueError, match=message):

@@ -9,6 +9,7 @@ from torch import nn
 from mmattn.models.backbones.levit import LeViT
 from mmattn.layers import switch_to_deploy
 from levit_oracle import randomise_levit_statistics
+from messages import names
 
 # LeViT paper, Table 2: parameters with the two classifier heads (BN + Linear to 1000 each)
 _PAPER_PARAMS_M = {'128s': 7.8, '128': 9.2, '192': 11.0, '256': 18.9, '384': 39.1}
@@ -69,18 +70,18 @@ def test_an_unknown_arch_name_lists_the_known_ones():
 
 
 def test_an_arch_that_is_neither_a_name_nor_a_dict_is_rejected_naming_its_type():
-    with pytest.raises(TypeError, match='got int'):
+    with pytest.raises(TypeError, match=names('arch', 'int')):
         LeViT(256)
 
 
 def test_a_dict_arch_needs_one_entry_per_stage_in_each_list():
     arch = dict(embed_dims=[32, 48], key_dim=8, num_heads=[2, 3, 4], depths=[1, 1])
-    with pytest.raises(ValueError, match="one entry per stage.*'num_heads': 3"):
+    with pytest.raises(ValueError, match=names("'num_heads': 3")):
         LeViT(arch)
 
 
 def test_out_of_range_out_indices_are_rejected():
-    with pytest.raises(ValueError, match=r'out_indices entry \(5\)'):
+    with pytest.raises(ValueError, match=names('out_indices', 5)):
         _tiny(out_indices=(2, 5))
 
 
@@ -90,7 +91,7 @@ def test_the_most_negative_out_index_is_the_first_level():
 
 @pytest.mark.parametrize('out_indices', [(2, 2), (2, -3), ()])
 def test_repeated_or_empty_out_indices_are_rejected(out_indices):
-    with pytest.raises(ValueError, match='must be distinct and non-empty'):
+    with pytest.raises(ValueError, match=names('out_indices')):
         _tiny(out_indices=out_indices)
 
 
@@ -168,7 +169,7 @@ def test_switch_to_deploy_twice_changes_nothing():
 
 
 def test_switch_to_deploy_refuses_training_mode():
-    with pytest.raises(RuntimeError, match='eval mode'):
+    with pytest.raises(RuntimeError, match=names('eval')):
         _tiny().train().switch_to_deploy()
 
 
