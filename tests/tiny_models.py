@@ -1,0 +1,37 @@
+"""Tiny versions of the configs' models, for tests that train them several times on 2 CPU cores.
+
+They keep every module type, loss, sampler and training loop of the config; only widths, depth
+and the numbers of proposals and sampled RoIs shrink.
+"""
+from mmengine.config import Config
+
+# ResNet-18 at 1/8 width (64 channels at stage 4) under a 16-channel FPN and heads
+_TINY_MASK_RCNN = {
+    'model.backbone.depth': 18,
+    'model.backbone.base_channels': 8,
+    'model.backbone.stem_channels': 8,
+    'model.neck.in_channels': [8, 16, 32, 64],
+    'model.neck.out_channels': 16,
+    'model.rpn_head.in_channels': 16,
+    'model.rpn_head.feat_channels': 16,
+    'model.roi_head.bbox_roi_extractor.out_channels': 16,
+    'model.roi_head.bbox_head.in_channels': 16,
+    'model.roi_head.bbox_head.fc_out_channels': 32,
+    'model.roi_head.mask_roi_extractor.out_channels': 16,
+    'model.roi_head.mask_head.in_channels': 16,
+    'model.roi_head.mask_head.conv_out_channels': 16,
+    'model.train_cfg.rpn.sampler.num': 64,
+    'model.train_cfg.rpn_proposal.nms_pre': 200,
+    'model.train_cfg.rpn_proposal.max_per_img': 100,
+    'model.train_cfg.rcnn.sampler.num': 64,
+    'model.test_cfg.rpn.nms_pre': 200,
+    'model.test_cfg.rpn.max_per_img': 100,
+}
+
+
+def tiny_mask_rcnn(cfg: Config) -> Config:
+    """Shrink the Mask R-CNN of ``cfg`` in place (an EA backbone keeps 8 memory units)."""
+    cfg.merge_from_dict(_TINY_MASK_RCNN)
+    if 'ea_cfg' in cfg.model.backbone:
+        cfg.model.backbone.ea_cfg.num_memory = 8
+    return cfg
