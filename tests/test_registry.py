@@ -13,7 +13,7 @@ from messages import names
 
 def test_importing_mmattn_registers_its_scope_under_the_root():
     assert MODELS.scope == 'mmattn'
-    assert ROOT_MODELS._children['mmattn'] is MODELS
+    assert ROOT_MODELS.get('mmattn.EAHead') is MODELS.get('EAHead') is not None
     assert 'EAHead' in MODELS.module_dict
     assert isinstance(mmattn.__version__, str)
 

@@ -385,13 +385,14 @@ def test_init_is_the_official_one_as_it_takes_effect():
 
 
 def test_paper_default_hyper_parameters():
-    # S = 64 memory units (paper, official code); 8 heads for the multi-head form (our default)
+    # S = 64 memory units (paper, official code); the multi-head form's default number of heads
+    # is ours, not the paper's, and is not pinned
     single = ExternalAttention(16)
     assert single.num_memory == 64 and single.num_heads == 1
     assert single.memory_keys.weight.shape == (64, 16, 1)
-    multi = MultiHeadExternalAttention(16)
-    assert (multi.num_heads, multi.num_memory, multi.head_channels) == (8, 64, 2)
-    assert multi.memory_keys.weight.shape == (64, 2, 1)
+    multi = MultiHeadExternalAttention(16, num_heads=4)
+    assert (multi.num_heads, multi.num_memory, multi.head_channels) == (4, 64, 4)
+    assert multi.memory_keys.weight.shape == (64, 4, 1)
 
 
 @pytest.mark.parametrize('kwargs, named', [

@@ -16,13 +16,15 @@ from mmattn.layers import (ConvBN, ExternalAttention, LeViTBlock, LeViTShrinkBlo
 from mmattn.layers.reparam import fuse_conv_bn, fuse_linear_bn
 from messages import names
 
+BATCH_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.SyncBatchNorm)
+
 
 def _randomise_norms(module: nn.Module, seed: int = 0) -> nn.Module:
     """Non-trivial BN statistics and affines (zero-initialised ones would hide fold errors)."""
     gen = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for norm in module.modules():
-            if isinstance(norm, nn.modules.batchnorm._NormBase):
+            if isinstance(norm, BATCH_NORMS):
                 norm.running_mean.copy_(torch.randn(norm.running_mean.shape, generator=gen))
                 norm.running_var.copy_(torch.rand(norm.running_var.shape, generator=gen) + 0.5)
                 norm.weight.copy_(torch.rand(norm.weight.shape, generator=gen) + 0.5)
@@ -84,7 +86,7 @@ def test_deploy_argument_builds_the_form_switch_to_deploy_gives(name, factory, x
     with torch.no_grad():
         got = _first_tensor(_call(built, x))
     torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-5)
-    assert not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in built.modules()
+    assert not any(isinstance(m, BATCH_NORMS) for m in built.modules()
                    if foldable_norm(m)), 'a foldable BatchNorm is left in the deploy form'
 
 

@@ -10,6 +10,8 @@ from torch.utils.flop_counter import FlopCounterMode
 from mmattn.layers import XVolution
 from messages import names
 
+BATCH_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.SyncBatchNorm)
+
 DIRECTIONS_8 = [(-1, 0), (1, 0), (0, -1), (0, 1), (-1, -1), (-1, 1), (1, -1), (1, 1)]
 
 
@@ -197,7 +199,7 @@ def test_deploy_form_equals_training_form_in_eval(case, size):
 def test_deploy_form_has_no_batchnorm_and_no_training_branches(attention):
     module = _make(attention=attention)
     module.switch_to_deploy()
-    assert not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in module.modules())
+    assert not any(isinstance(m, BATCH_NORMS) for m in module.modules())
     assert module.conv_norm is None and not hasattr(module, 'attention_norm')
     assert module.conv.bias.shape == (module.conv.out_channels, )  # holds the folded BN shift
 

@@ -331,7 +331,7 @@ def test_is_initialised_after_loading_a_checkpoint(tmp_path):
 def test_other_init_cfgs_apply_and_the_checkpoint_wins_where_it_has_weights(tmp_path):
     path, resnet_state = _resnet_checkpoint(tmp_path)
     model = LambdaResNet(**SMALL, init_cfg=[dict(type='Pretrained', checkpoint=path),
-                                            dict(type='Constant', val=0.5, layer='_BatchNorm')])
+                                            dict(type='Constant', val=0.5, layer='BatchNorm2d')])
     model.init_weights()
     for layer in model.lambda_layers().values():  # not in the checkpoint: the Constant init
         assert torch.all(layer.norm_queries.weight == 0.5)
@@ -350,7 +350,7 @@ _SERVED = set()
 CheckpointLoader.register_scheme(prefixes='once://', loader=_serve_once, force=True)
 
 
-@pytest.mark.parametrize('others', [[], [dict(type='Constant', val=0.5, layer='_BatchNorm')]],
+@pytest.mark.parametrize('others', [[], [dict(type='Constant', val=0.5, layer='BatchNorm2d')]],
                          ids=['alone', 'with_another_init'])
 def test_the_checkpoint_is_read_once_by_the_lambda_aware_loader(tmp_path, others):
     # mmengine's PretrainedInit would read it a second time, with its own (lenient) rules

@@ -11,6 +11,8 @@ from mmattn.layers import switch_to_deploy
 from levit_oracle import randomise_levit_statistics
 from messages import names
 
+BATCH_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.SyncBatchNorm)
+
 # LeViT paper, Table 2: parameters with the two classifier heads (BN + Linear to 1000 each)
 _PAPER_PARAMS_M = {'128s': 7.8, '128': 9.2, '192': 11.0, '256': 18.9, '384': 39.1}
 
@@ -154,7 +156,7 @@ def test_deploy_form_equals_training_form_in_eval():
         expected = model(x)
         switch_to_deploy(model)
         result = model(x)
-    assert not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
+    assert not any(isinstance(m, BATCH_NORMS) for m in model.modules())
     for fused, unfused in zip(result, expected):
         scale = unfused.abs().max()
         assert (fused - unfused).abs().max() <= 1e-4 * scale
@@ -237,7 +239,7 @@ def test_deploy_true_builds_the_switched_form_and_loads_its_checkpoint_strictly(
         expected = trained(x)
     deployed = _tiny(deploy=True).eval()
     assert deployed.deploy
-    assert not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in deployed.modules())
+    assert not any(isinstance(m, BATCH_NORMS) for m in deployed.modules())
     deployed.load_state_dict(trained.state_dict(), strict=True)
     with torch.no_grad():
         for ours, theirs in zip(deployed(x), expected):
@@ -276,7 +278,7 @@ def test_norm_eval_is_off_by_default_and_puts_only_the_batchnorms_in_eval():
     assert _trainable(_tiny().train())
     model = _tiny(norm_eval=True, drop_path_rate=0.1).train()
     for module in model.modules():
-        is_bn = isinstance(module, nn.modules.batchnorm._BatchNorm)
+        is_bn = isinstance(module, BATCH_NORMS)
         assert module.training != is_bn, type(module).__name__
 
 
@@ -287,7 +289,7 @@ def test_frozen_stages_and_norm_eval_hold_in_training_mode():
     assert not any(frozen)
     assert all(p.requires_grad for p in model.stages[1].parameters())
     assert all(not m.training for m in model.modules()
-               if isinstance(m, nn.modules.batchnorm._BatchNorm))
+               if isinstance(m, BATCH_NORMS))
 
 
 def test_builds_by_plain_and_scoped_name_from_mmdet_and_mmseg_registries():
