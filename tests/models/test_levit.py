@@ -227,10 +227,6 @@ def test_bias_interpolation_reaches_every_attention_of_the_backbone(mode):
     assert {m.bias_interpolation for m in attentions} == {mode}
 
 
-def test_the_default_bias_interpolation_is_bicubic():
-    assert LeViT('128s').stages[0][0].attn.bias_interpolation == 'bicubic'
-
-
 def test_deploy_true_builds_the_switched_form_and_loads_its_checkpoint_strictly():
     trained = _randomise(_tiny()).eval()
     x = torch.randn(1, 3, 48, 64)
