@@ -149,7 +149,7 @@ def test_offset_index_reproduces_the_official_first_seen_offset_numbering():
 @pytest.mark.parametrize('query_hw', [(4, 4), (3, 1), (1, 3)])
 def test_offset_index_rejects_queries_outside_the_key_grid_on_either_axis(query_hw):
     # at stride 2 the last query of 3 sits at key 4: outside a grid of 4 (keys 0..3)
-    with pytest.raises(ValueError, match='outside the key grid'):
+    with pytest.raises(ValueError, match=names(query_hw, (4, 4))):
         offset_index(query_hw, (4, 4), 2)
 
 
@@ -304,7 +304,7 @@ def test_a_norm_that_cannot_fold_raises_and_stays_in_place(norm):
     with torch.no_grad():
         before = pair(x)
     norm_type = type(pair.bn)
-    with pytest.raises(TypeError, match='cannot fold'):
+    with pytest.raises(TypeError, match=names(norm_type.__name__)):
         pair.switch_to_deploy()
     assert type(pair.bn) is norm_type
     with torch.no_grad():
