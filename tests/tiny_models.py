@@ -5,12 +5,10 @@ and the numbers of proposals and sampled RoIs shrink.
 """
 from mmengine.config import Config
 
-# ResNet-18 at 1/8 width (64 channels at stage 4) under a 16-channel FPN and heads
+# A ResNet at 1/8 width (64 channels at stage 4 for ResNet-18) under a 16-channel FPN and heads
 _TINY_MASK_RCNN = {
-    'model.backbone.depth': 18,
     'model.backbone.base_channels': 8,
     'model.backbone.stem_channels': 8,
-    'model.neck.in_channels': [8, 16, 32, 64],
     'model.neck.out_channels': 16,
     'model.rpn_head.in_channels': 16,
     'model.rpn_head.feat_channels': 16,
@@ -29,9 +27,16 @@ _TINY_MASK_RCNN = {
 }
 
 
-def tiny_mask_rcnn(cfg: Config) -> Config:
-    """Shrink the Mask R-CNN of ``cfg`` in place (an EA backbone keeps 8 memory units)."""
-    cfg.merge_from_dict(_TINY_MASK_RCNN)
+def tiny_mask_rcnn(cfg: Config, depth: int = 18) -> Config:
+    """Shrink the Mask R-CNN of ``cfg`` in place (an EA backbone keeps 8 memory units).
+
+    ``depth=50`` keeps the Bottleneck blocks that lambda layers and X-volution replace convs of.
+    """
+    expansion = 1 if depth in (18, 34) else 4
+    cfg.merge_from_dict(dict(_TINY_MASK_RCNN, **{
+        'model.backbone.depth': depth,
+        'model.neck.in_channels': [8 * expansion, 16 * expansion, 32 * expansion, 64 * expansion],
+    }))
     if 'ea_cfg' in cfg.model.backbone:
         cfg.model.backbone.ea_cfg.num_memory = 8
     return cfg
