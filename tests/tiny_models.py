@@ -1,7 +1,7 @@
 """Tiny versions of the configs' models, for tests that train them several times on 2 CPU cores.
 
-They keep every module type, loss, sampler and training loop of the config; only widths, depth
-and the numbers of proposals and sampled RoIs shrink.
+They keep the config's detector, its method's operators, losses, samplers and training loop;
+widths, the ResNet depth and the numbers of proposals and sampled RoIs shrink.
 """
 from mmengine.config import Config
 
