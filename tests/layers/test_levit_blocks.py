@@ -19,11 +19,10 @@ from messages import names
 # Token grids whose query x key pairs (1472^2 = 2.2M, and 744 x 2976 at stride 2) reach the size
 # from which attention runs PyTorch's fused kernel on the CPU (2048 x 1024 pairs, the module's
 # speed threshold); the small grids of the other tests take the explicit product.
-# Seconds each on 2 cores: those tests are marked slow.
 LARGE_GRID = (32, 46)
 LARGE_SHRINK_GRID = (48, 62)
-LARGE = pytest.param(LARGE_GRID, marks=pytest.mark.slow, id='large')
-LARGE_SHRINK = pytest.param(LARGE_SHRINK_GRID, marks=pytest.mark.slow, id='large')
+LARGE = pytest.param(LARGE_GRID, id='large')
+LARGE_SHRINK = pytest.param(LARGE_SHRINK_GRID, id='large')
 
 
 def _randomise(module: nn.Module, seed: int = 0) -> nn.Module:
@@ -431,7 +430,6 @@ def test_autocast_block_output_and_gradients_are_close_to_float32(dtype):
     _check_autocast_block(dtype, (4, 5), _AUTOCAST_TOLERANCE[dtype])
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize('dtype', [torch.float16, torch.bfloat16])
 def test_autocast_block_with_the_fused_kernel_is_close_to_float32(dtype):
     _check_autocast_block(dtype, LARGE_GRID, _LARGE_GRID_AUTOCAST_TOLERANCE[dtype])
