@@ -27,16 +27,21 @@ _TINY_MASK_RCNN = {
 }
 
 
+def tiny_mask_rcnn_options(depth: int = 18) -> dict:
+    """The ``cfg_options`` (dotted keys) of :func:`tiny_mask_rcnn`, EA memory aside."""
+    expansion = 1 if depth in (18, 34) else 4
+    return dict(_TINY_MASK_RCNN, **{
+        'model.backbone.depth': depth,
+        'model.neck.in_channels': [8 * expansion, 16 * expansion, 32 * expansion, 64 * expansion],
+    })
+
+
 def tiny_mask_rcnn(cfg: Config, depth: int = 18) -> Config:
     """Shrink the Mask R-CNN of ``cfg`` in place (an EA backbone keeps 8 memory units).
 
     ``depth=50`` keeps the Bottleneck blocks that lambda layers and X-volution replace convs of.
     """
-    expansion = 1 if depth in (18, 34) else 4
-    cfg.merge_from_dict(dict(_TINY_MASK_RCNN, **{
-        'model.backbone.depth': depth,
-        'model.neck.in_channels': [8 * expansion, 16 * expansion, 32 * expansion, 64 * expansion],
-    }))
+    cfg.merge_from_dict(tiny_mask_rcnn_options(depth))
     if 'ea_cfg' in cfg.model.backbone:
         cfg.model.backbone.ea_cfg.num_memory = 8
     return cfg
