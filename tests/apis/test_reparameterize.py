@@ -13,6 +13,7 @@ from mmattn.apis import (TensorForward, build_model, deploy_config, is_deploy_ch
                          reparameterize_checkpoint)
 from levit_oracle import randomise_levit_statistics
 from mmattn.utils.config import drop_pretrained_init, replace_sync_bn
+from messages import names
 
 
 def _config(name: str) -> Config:
@@ -66,5 +67,5 @@ def test_a_model_without_a_deploy_form_is_refused(tmp_path):
     model = build_model(cfg)
     path = str(tmp_path / 'train.pth')
     torch.save({'state_dict': model.state_dict()}, path)
-    with pytest.raises(ValueError, match='has no module with a deploy form'):
+    with pytest.raises(ValueError, match=names('deploy')):
         reparameterize_checkpoint(cfg, path, str(tmp_path / 'deploy.pth'))

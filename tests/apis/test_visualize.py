@@ -12,6 +12,7 @@ from mmengine.registry import init_default_scope
 import mmattn  # noqa: F401  (registers the models)
 
 from mmattn.apis import visualize as visualize_attention
+from messages import names
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -113,10 +114,10 @@ def test_explicit_units_are_the_ones_written(seg_files, tmp_path):
     assert names == ['scene_decode_head_ea_unit0.png', 'scene_decode_head_ea_unit7.png']
 
 
-def _expected_unit_maps(cfg, checkpoint, image, units):
+def _expected_unit_maps(cfg, checkpoint, image, units, scaled=True):
     """Each unit's map over the image, computed apart from the tool: the EA input captured
     during mmseg's own inference, the map of that unit, its valid (unpadded) part resized with
-    OpenCV, scaled to [0, 1]."""
+    OpenCV, scaled to [0, 1] if ``scaled``."""
     from mmseg.apis import inference_model, init_model
     cfg = cfg.copy()
     cfg.model.test_cfg = dict(mode='whole')
@@ -136,7 +137,8 @@ def _expected_unit_maps(cfg, checkpoint, image, units):
     for unit in units:
         unit_map = attention[unit].reshape(height, width)[:valid_h, :valid_w].numpy()
         unit_map = cv2.resize(unit_map, (80, 60), interpolation=cv2.INTER_LINEAR)
-        maps[unit] = (unit_map - unit_map.min()) / (unit_map.max() - unit_map.min())
+        maps[unit] = ((unit_map - unit_map.min()) / (unit_map.max() - unit_map.min())
+                      if scaled else unit_map)
     return maps
 
 
@@ -166,13 +168,20 @@ def test_each_written_overlay_shows_the_map_of_the_unit_asked_for(seg_files, tmp
 
 def test_units_outside_the_memory_raise_a_clear_error(seg_files, tmp_path):
     _, checkpoint, image, cfg = seg_files
-    with pytest.raises(ValueError, match=r'units \[8\] out of range, the module has 8'):
+    with pytest.raises(ValueError, match=names('units', [8], 8)):
         visualize_attention.visualize_attention(cfg, checkpoint, image, str(tmp_path), units=[8])
 
 
-def test_picked_units_are_those_whose_maps_vary_most():
-    maps = np.stack([np.full((4, 4), 0.5), np.eye(4), np.eye(4) * 0.1, np.zeros((4, 4))])
-    assert visualize_attention._pick_units(maps, None, 2) == [1, 2]
+def test_without_units_the_maps_that_vary_most_over_the_image_are_written(seg_files, tmp_path):
+    _, checkpoint, image, cfg = seg_files
+    written = visualize_attention.visualize_attention(cfg, checkpoint, image, str(tmp_path),
+                                                      num_units=2)
+    maps = _expected_unit_maps(cfg, checkpoint, image, range(8), scaled=False)
+    spread = sorted(range(8), key=lambda unit: -maps[unit].std())
+    # the two chosen stand apart from the rest (no near tie that resizing could flip)
+    assert maps[spread[1]].std() > 1.1 * maps[spread[2]].std()
+    assert sorted(Path(p).name for p in written['decode_head.ea'][:-1]) == sorted(
+        f'scene_decode_head_ea_unit{unit}.png' for unit in spread[:2])
 
 
 @pytest.mark.slow

@@ -6,6 +6,7 @@ import torch
 from torch import nn
 
 from mmattn.layers import ExternalAttention, MultiHeadExternalAttention
+from messages import names
 
 
 def _randomise_norm(norm: nn.Module, generator: torch.Generator) -> None:
@@ -226,7 +227,8 @@ def test_fp16_autocast_gives_finite_outputs_where_naive_fp16_normalisation_gives
     # get 0 from every memory unit: 0 / (0 + 1e-9 rounded to 0) = NaN.
     x = torch.randn(1, 8, 64, 64, generator=torch.Generator().manual_seed(0)) * 30
     with torch.no_grad():
-        logits = module._memory_logits(x).half()
+        # the memory logits (one head): memory keys of the input projection, per pixel
+        logits = module.memory_keys(module.in_proj(x).flatten(2)).half()  # B, S, N
         naive = logits.softmax(dim=-1)
         naive = naive / (naive.sum(dim=-2, keepdim=True) + torch.tensor(1e-9, dtype=torch.half))
         assert torch.isnan(naive).any(), 'the input does not exercise the fp16 hazard'
@@ -348,24 +350,24 @@ def test_norm_layer_factory_builds_the_output_norm(norm_layer, expected_type):
 
 
 def test_a_norm_that_is_not_a_factory_raises_a_clear_error():
-    with pytest.raises(TypeError, match='norm_layer must be a callable channels -> module'):
+    with pytest.raises(TypeError, match=names('norm_layer', "{'type': 'BN'}")):
         ExternalAttention(8, norm_layer=dict(type='BN'))
 
 
 def test_channels_not_divisible_by_heads_raise_a_clear_error():
-    with pytest.raises(ValueError, match=r'channels \(10\) must be divisible by num_heads \(4\)'):
+    with pytest.raises(ValueError, match=names('channels', 10, 'num_heads', 4)):
         MultiHeadExternalAttention(10, num_heads=4)
 
 
 def test_input_with_wrong_channels_raises_a_clear_error():
     module = ExternalAttention(8)
     with pytest.raises(ValueError,
-                       match=r'expected a \(B, 8, H, W\) input, got shape \(1, 4, 2, 2\)'):
+                       match=names('(B, 8, H, W)', '(1, 4, 2, 2)')):
         module(torch.randn(1, 4, 2, 2))
 
 
 def test_external_attention_refuses_num_heads():
-    with pytest.raises(TypeError, match='use MultiHeadExternalAttention'):
+    with pytest.raises(TypeError, match=names('num_heads', 'MultiHeadExternalAttention')):
         ExternalAttention(8, num_heads=2)
 
 
@@ -383,36 +385,37 @@ def test_init_is_the_official_one_as_it_takes_effect():
 
 
 def test_paper_default_hyper_parameters():
-    # S = 64 memory units (paper, official code); 8 heads for the multi-head form (our default)
+    # S = 64 memory units (paper, official code); the multi-head form's default number of heads
+    # is ours, not the paper's, and is not pinned
     single = ExternalAttention(16)
     assert single.num_memory == 64 and single.num_heads == 1
     assert single.memory_keys.weight.shape == (64, 16, 1)
-    multi = MultiHeadExternalAttention(16)
-    assert (multi.num_heads, multi.num_memory, multi.head_channels) == (8, 64, 2)
-    assert multi.memory_keys.weight.shape == (64, 2, 1)
+    multi = MultiHeadExternalAttention(16, num_heads=4)
+    assert (multi.num_heads, multi.num_memory, multi.head_channels) == (4, 64, 4)
+    assert multi.memory_keys.weight.shape == (64, 4, 1)
 
 
-@pytest.mark.parametrize('kwargs, message', [
-    (dict(channels=0), r'channels must be a positive int, got 0'),
-    (dict(channels=8.0), r'channels must be a positive int, got 8.0'),
-    (dict(num_heads=0), r'num_heads must be a positive int, got 0'),
-    (dict(num_heads=True), r'num_heads must be a positive int, got True'),
-    (dict(num_memory=0), r'num_memory must be a positive int, got 0'),
-    (dict(num_memory=-4), r'num_memory must be a positive int, got -4'),
-    (dict(attn_drop=1.0), r'attn_drop must be in \[0, 1\), got 1.0'),
-    (dict(attn_drop=-0.1), r'attn_drop must be in \[0, 1\), got -0.1'),
+@pytest.mark.parametrize('kwargs, named', [
+    (dict(channels=0), ('channels', 0)),
+    (dict(channels=8.0), ('channels', 8.0)),
+    (dict(num_heads=0), ('num_heads', 0)),
+    (dict(num_heads=True), ('num_heads', True)),
+    (dict(num_memory=0), ('num_memory', 0)),
+    (dict(num_memory=-4), ('num_memory', -4)),
+    (dict(attn_drop=1.0), ('attn_drop', 1.0)),
+    (dict(attn_drop=-0.1), ('attn_drop', -0.1)),
 ])
-def test_invalid_arguments_raise_errors_naming_the_value(kwargs, message):
+def test_invalid_arguments_raise_errors_naming_the_value(kwargs, named):
     arguments = dict(channels=8, num_heads=2, num_memory=4)
     arguments.update(kwargs)
-    with pytest.raises(ValueError, match=r'MultiHeadExternalAttention: ' + message):
+    with pytest.raises(ValueError, match=names('MultiHeadExternalAttention', *named)):
         MultiHeadExternalAttention(**arguments)
 
 
 def test_attention_map_of_an_input_with_wrong_channels_raises_a_clear_error():
     module = ExternalAttention(8)
     with pytest.raises(ValueError,
-                       match=r'expected a \(B, 8, H, W\) input, got shape \(1, 4, 2, 2\)'):
+                       match=names('(B, 8, H, W)', '(1, 4, 2, 2)')):
         module.attention_map(torch.randn(1, 4, 2, 2))
 
 
@@ -433,17 +436,19 @@ def test_init_weights_restores_the_official_init_after_training():
 
 
 @pytest.mark.parametrize('num_heads', [None, 2])
-def test_deploy_form_computes_the_same_memory_logits_bias_included(num_heads):
-    # The fused key conv is M_k . in_proj exactly: weight and bias. (The bias moves every pixel's
-    # logit for one memory unit by the same amount, which the pixel softmax removes, so only the
-    # logits, not the outputs, can show a wrong bias.)
+def test_deploy_form_fused_key_conv_is_the_memory_keys_of_the_input_projection(num_heads):
+    # The deployed checkpoint's fused_keys is M_k . in_proj exactly: weight and bias. (The bias
+    # moves every pixel's logit for one memory unit by the same amount, which the pixel softmax
+    # removes, so only the logits, not the outputs, can show a wrong bias.)
     module = _make(num_heads=num_heads)
+    heads, head_channels = module.num_heads, module.head_channels
     with torch.no_grad():
         module.in_proj.bias.normal_()
         x = torch.randn(2, 8, 3, 4)
-        before = module._memory_logits(x)
+        features = module.in_proj(x).reshape(2 * heads, head_channels, 12)  # B*heads, d, N
+        before = module.memory_keys(features).reshape(2, -1, 3, 4)  # B, heads*S, H, W
         module.switch_to_deploy()
-        after = module._memory_logits(x)
+        after = module.fused_keys(x)
     torch.testing.assert_close(after, before, rtol=1e-5, atol=1e-5)
 
 

@@ -10,8 +10,8 @@ import torch
 from torch import nn
 from torch.func import functional_call
 
-import mmattn.layers.lambda_layer as lambda_module
 from mmattn.layers import LambdaLayer
+from messages import names
 
 
 def _make(in_channels=6, out_channels=8, seed=0, dtype=torch.float64, **kwargs) -> LambdaLayer:
@@ -143,11 +143,17 @@ def test_maps_smaller_than_r_equal_paper_einsum(size):
     torch.testing.assert_close(layer(x), _reference(layer, x))
 
 
-def test_chunked_position_term_equals_paper_einsum(monkeypatch):
-    # a chunk budget of 2 value channels' lambdas makes the forward and backward loop 5 times
-    monkeypatch.setattr(lambda_module, '_LAMBDA_CHUNK_ELEMENTS', 2 * 2 * 3 * 7 * 9)
-    layer = _make(out_channels=20, r=5).train()
-    x = _input((2, 6, 7, 9))
+# Position lambdas of 2 x 64 x 201 x 30 = 772k elements: more than the layer holds at once (the
+# module docstring), so forward and backward loop over slices of the value channels. Map sides
+# 5 and 6 with r=5 need circular FFT sizes of at least 7 and 8: 7 is not a fast FFT length.
+_CHUNKED = dict(out_channels=2 * 201, dim_k=64, dim_u=2, r=5, bias=True)
+_CHUNKED_SIZE = (5, 6)
+
+
+@pytest.mark.parametrize('training', [True, False])
+def test_position_term_larger_than_one_slice_equals_paper_einsum(training):
+    layer = _make(**_CHUNKED).train(training)
+    x = _input((2, 6, *_CHUNKED_SIZE))
     torch.testing.assert_close(layer(x), _reference(layer, x))
 
 
@@ -191,11 +197,14 @@ def test_gradients_pass_gradcheck_in_float64():
     assert torch.autograd.gradcheck(fn, (x, *params), fast_mode=True)
 
 
-def test_gradients_equal_autograd_through_the_paper_einsum(monkeypatch):
-    monkeypatch.setattr(lambda_module, '_LAMBDA_CHUNK_ELEMENTS', 2 * 3 * 3 * 9 * 11)  # 3 chunks
-    layer = _make(out_channels=16, dim_u=2, r=5, bias=True).train()
-    x = _input((2, 6, 9, 11)).requires_grad_()
-    upstream = _input((2, 16, 9, 11), seed=5)
+@pytest.mark.parametrize('kwargs, size', [
+    (dict(out_channels=16, dim_u=2, r=5, bias=True), (9, 11)),  # FFT sizes from 11 and 13
+    (_CHUNKED, _CHUNKED_SIZE),
+], ids=['one_slice', 'several_slices'])
+def test_gradients_equal_autograd_through_the_paper_einsum(kwargs, size):
+    layer = _make(**kwargs).train()
+    x = _input((2, 6, *size)).requires_grad_()
+    upstream = _input((2, layer.out_channels, *size), seed=5)
     ours = torch.autograd.grad((layer(x) * upstream).sum(), [x, *layer.parameters()])
     ref = torch.autograd.grad((_reference(layer, x) * upstream).sum(), [x, *layer.parameters()])
     for name, got, want in zip(['x'] + [n for n, _ in layer.named_parameters()], ours, ref):
@@ -207,6 +216,8 @@ _FROZEN = {
     'embeddings': (['position_embeddings'], True),  # fine-tuning with a fixed table: (q, v)
     'values': (['to_values', 'norm_values'], False),  # (q, e)
     'queries': (['to_queries', 'norm_queries'], False),  # (v, e)
+    'values_and_embeddings': (['to_values', 'norm_values', 'position_embeddings'],
+                              False),  # (q) alone
     'all_but_embeddings': (['to_queries', 'norm_queries', 'to_keys', 'to_values',
                             'norm_values', 'position_bias'], False),  # (e) alone
     'all_parameters': ([''], True),  # (q, v): input gradient only
@@ -214,17 +225,15 @@ _FROZEN = {
 
 
 @pytest.mark.parametrize('frozen', sorted(_FROZEN))
-def test_backward_with_some_inputs_frozen_equals_autograd_through_the_paper_einsum(
-        frozen, monkeypatch):
-    monkeypatch.setattr(lambda_module, '_LAMBDA_CHUNK_ELEMENTS', 2 * 3 * 3 * 7 * 6)  # 3 chunks
+def test_backward_with_some_inputs_frozen_equals_autograd_through_the_paper_einsum(frozen):
     prefixes, input_grad = _FROZEN[frozen]
-    layer = _make(out_channels=16, dim_u=2, r=5, bias=True).train()
+    layer = _make(**_CHUNKED).train()
     for name, param in layer.named_parameters():
         param.requires_grad_(not name.startswith(tuple(prefixes)))
     trainable = [(name, p) for name, p in layer.named_parameters() if p.requires_grad]
-    x = _input((2, 6, 7, 6)).requires_grad_(input_grad)
+    x = _input((2, 6, *_CHUNKED_SIZE)).requires_grad_(input_grad)
     wrt = ([('x', x)] if input_grad else []) + trainable
-    upstream = _input((2, 16, 7, 6), seed=5)
+    upstream = _input((2, layer.out_channels, *_CHUNKED_SIZE), seed=5)
     ours = torch.autograd.grad((layer(x) * upstream).sum(), [t for _, t in wrt])
     ref = torch.autograd.grad((_reference(layer, x) * upstream).sum(), [t for _, t in wrt])
     for (name, _), got, want in zip(wrt, ours, ref):
@@ -352,17 +361,17 @@ def test_autocast_accumulates_lambdas_beyond_the_float16_range():
 
 def test_global_form_rejects_other_sizes_with_a_clear_error():
     layer = _make(r=None, size=(5, 6), dtype=torch.float32)
-    with pytest.raises(ValueError, match=r'built for size \(5, 6\), got an input of 6x5'):
+    with pytest.raises(ValueError, match=names('(5, 6)', '6x5')):
         layer(torch.randn(2, 6, 6, 5))
 
 
 @pytest.mark.parametrize('kwargs, message', [
-    (dict(out_channels=250, heads=4), r'out_channels \(250\) must be divisible by heads \(4\)'),
-    (dict(r=8), r'r \(8\) must be an odd positive int'),
-    (dict(r=None), r'r=None \(global context\) needs size=\(H, W\)'),
-    (dict(r=5, size=(4, 4)), r'size \(\(4, 4\)\) is only used with r=None'),
-    (dict(stride=3), r'stride \(3\) must be 1 or 2'),
-    (dict(dim_k=0), r'dim_k \(0\) must be a positive int'),
+    (dict(out_channels=250, heads=4), names('out_channels', 250, 'heads', 4)),
+    (dict(r=8), names('r', 8)),
+    (dict(r=None), names('r=None', 'size')),
+    (dict(r=5, size=(4, 4)), names('size', (4, 4), 'r=None')),
+    (dict(stride=3), names('stride', 3)),
+    (dict(dim_k=0), names('dim_k', 0)),
 ])
 def test_invalid_arguments_raise_errors_naming_the_value(kwargs, message):
     arguments = dict(in_channels=8, out_channels=8)
@@ -373,7 +382,7 @@ def test_invalid_arguments_raise_errors_naming_the_value(kwargs, message):
 
 def test_wrong_input_channels_raise_a_clear_error():
     layer = LambdaLayer(8, 8, dim_k=4, heads=2, r=3)
-    with pytest.raises(ValueError, match=r'expected input \(B, 8, H, W\), got \(1, 6, 5, 5\)'):
+    with pytest.raises(ValueError, match=names('(B, 8, H, W)', '(1, 6, 5, 5)')):
         layer(torch.randn(1, 6, 5, 5))
 
 
@@ -456,21 +465,15 @@ def test_global_form_embeddings_cover_exactly_the_relative_offsets_of_the_map(si
     assert layer.position_embeddings.shape == (4, 3, 2 * size[0] - 1, 2 * size[1] - 1)
 
 
-@pytest.mark.parametrize('size, shown', [
-    ((4, ), r'\(4,\)'),
-    ((4, 4, 4), r'\(4, 4, 4\)'),
-    ((0, 4), r'\(0, 4\)'),
-    ((4, -2), r'\(4, -2\)'),
-    ((4.0, 4), r'\(4.0, 4\)'),
-])
-def test_global_form_rejects_a_size_that_is_not_two_positive_ints(size, shown):
-    with pytest.raises(ValueError, match=rf'size \({shown}\) must be \(H, W\), two positive ints'):
+@pytest.mark.parametrize('size', [(4, ), (4, 4, 4), (0, 4), (4, -2), (4.0, 4)])
+def test_global_form_rejects_a_size_that_is_not_two_positive_ints(size):
+    with pytest.raises(ValueError, match=names('size', size)):
         LambdaLayer(8, 8, r=None, size=size)
 
 
 @pytest.mark.parametrize('r', [0, -1, -3, 2, 3.0, True])
 def test_r_must_be_an_odd_positive_int(r):
-    with pytest.raises(ValueError, match=rf'r \({r!r}\) must be an odd positive int'):
+    with pytest.raises(ValueError, match=names('r', repr(r))):
         LambdaLayer(8, 8, r=r)
 
 
@@ -479,12 +482,12 @@ def test_r_must_be_an_odd_positive_int(r):
 def test_sizes_must_be_positive_ints(name, value):
     arguments = dict(in_channels=8, out_channels=8, r=3)
     arguments[name] = value
-    with pytest.raises(ValueError, match=rf'{name} \({value!r}\) must be a positive int'):
+    with pytest.raises(ValueError, match=names(name, repr(value))):
         LambdaLayer(**arguments)
 
 
 def test_a_norm_layer_that_is_not_a_factory_raises_a_clear_error():
-    with pytest.raises(TypeError, match=r"norm_layer \(\{'type': 'BN'\}\) must be a callable"):
+    with pytest.raises(TypeError, match=names('norm_layer', "{'type': 'BN'}")):
         LambdaLayer(8, 8, r=3, norm_layer=dict(type='BN'))
 
 
@@ -506,32 +509,3 @@ def test_maps_smaller_than_r_cost_what_the_map_needs():
             layer(x)
         flops[r] = counter.get_total_flops()
     assert flops[23] == flops[5]
-
-
-@pytest.mark.parametrize('batch, dim_k, dim_v, pixels', [
-    (1, 4, 8, 25),  # everything fits: one slice
-    (2, 16, 64, 56 * 56),  # 5 value channels fit: 13 slices
-    (2, 16, 10, 125 * 50),  # 2.6 channels fit: slices of 2, not 3
-    (8, 16, 64, 64 * 64),  # exactly one channel fits
-    (16, 16, 64, 64 * 64),  # not even one channel fits: one channel per slice anyway
-    (0, 16, 64, 100),  # an empty batch: one slice
-])
-def test_value_chunks_are_the_fewest_slices_whose_lambdas_fit_the_budget(
-        batch, dim_k, dim_v, pixels):
-    budget = lambda_module._LAMBDA_CHUNK_ELEMENTS
-    chunks = lambda_module._value_chunks(batch, dim_k, dim_v, pixels)
-    # a partition of range(dim_v) into non-empty consecutive slices
-    assert chunks[0][0] == 0 and chunks[-1][1] == dim_v
-    assert all(end == next_start for (_, end), (next_start, _) in zip(chunks, chunks[1:]))
-    assert all(end > start for start, end in chunks)
-    per_value = batch * dim_k * pixels  # lambda elements per value channel
-    fits = max(1, budget // per_value) if per_value else dim_v  # channels per slice
-    assert max(end - start for start, end in chunks) <= fits
-    assert len(chunks) == -(-dim_v // fits)
-
-
-def test_fft_sizes_are_the_smallest_products_of_2_3_and_5_not_below_the_size():
-    smooth = sorted({2**a * 3**b * 5**c for a in range(11) for b in range(7) for c in range(5)})
-    for size in range(1, 400):
-        expected = next(n for n in smooth if n >= size)
-        assert lambda_module._fft_friendly(size) == expected, size

@@ -15,6 +15,7 @@ import mmattn  # noqa: F401  (registers the models)
 from mmattn.layers import MultiHeadExternalAttention
 from mmattn.models.backbones import EAResNet
 from mmattn.models.plugins import ExternalAttentionPlugin
+from messages import names
 
 SMALL_RESNET = dict(depth=50, base_channels=4, stem_channels=4, norm_eval=False)
 
@@ -125,9 +126,9 @@ def test_ea_options_reach_the_module():
 
 
 @pytest.mark.parametrize('kwargs,message', [
-    (dict(ea_stages=(False, True)), r'needs one flag per stage \(4 stages\)'),
-    (dict(ea_blocks=(3,)), 'index 3 is out of range for layer4, which has 3 blocks'),
-    (dict(ea_stages=(False,) * 4), 'no EA module was placed'),
+    (dict(ea_stages=(False, True)), names('ea_stages', (False, True), 4)),
+    (dict(ea_blocks=(3,)), names('ea_blocks', 3, 'layer4')),
+    (dict(ea_stages=(False,) * 4), names('ea_stages', (False,) * 4)),
 ])
 def test_bad_placements_raise_clear_errors(kwargs, message):
     with pytest.raises(ValueError, match=message):

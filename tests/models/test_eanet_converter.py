@@ -19,6 +19,7 @@ from mmattn.models.converters.eanet import (convert_eanet, convert_resnet_deep_s
                                             load_eanet_checkpoint)
 from mmattn.models.segmentors import LogitSumTTAModel
 from official_eanet import OfficialEANet, normalise, official_test, randomise
+from messages import names
 
 OFFICIAL_CONFIG = f'{REPO}/configs/eanet_r101_voc12aug_official.py'
 
@@ -115,7 +116,7 @@ def test_tta_model_reproduces_the_official_multi_scale_flip_test():
 
 def test_tta_model_rejects_a_test_time_aug_pipeline():
     _, ours = _pair(depth=50)
-    with pytest.raises(ValueError, match='without TestTimeAug'):
+    with pytest.raises(ValueError, match=names('TestTimeAug')):
         LogitSumTTAModel(ours).test_step(dict(inputs=[[torch.zeros(3, 8, 8)]],
                                               data_samples=[[SegDataSample()]]))
 
@@ -164,7 +165,7 @@ def test_a_missing_key_is_an_error_that_names_source_and_target():
 
 def test_a_checkpoint_of_another_depth_is_rejected():
     official, _ = _pair(depth=50)
-    with pytest.raises(ValueError, match=r'a ResNet-50; convert it with depth=50'):
+    with pytest.raises(ValueError, match=names('depth=50', 101)):
         convert_eanet(official.state_dict(), depth=101)
 
 
@@ -198,7 +199,7 @@ def test_loader_reads_the_official_file_layout(tmp_path):
     state, kind = load_eanet_checkpoint(str(tmp_path / 'resnet50.pth'))
     assert kind == 'resnet' and 'conv1.0.weight' in state and 'fc.weight' in state
     torch.save({'something': torch.zeros(1)}, tmp_path / 'other.pth')
-    with pytest.raises(ValueError, match='neither an official EANet'):
+    with pytest.raises(ValueError, match=names('other.pth')):
         load_eanet_checkpoint(str(tmp_path / 'other.pth'))
 
 
@@ -215,7 +216,7 @@ def test_converter_knows_the_resnet_stage_blocks_of_every_depth():
 
 
 def test_a_depth_without_a_resnet_is_an_error_naming_it():
-    with pytest.raises(ValueError, match=r'depth must be one of \[50, 101, 152\], got 34'):
+    with pytest.raises(ValueError, match=names('depth', 34)):
         convert_eanet({}, depth=34)
 
 
@@ -265,12 +266,12 @@ def test_each_scaled_input_is_padded_to_8k_plus_1_and_its_metas_give_that_size()
 
 
 @pytest.mark.parametrize('kwargs, message', [
-    (dict(scales=()), r'scales must be positive numbers, got \(\)'),
-    (dict(scales=(1.0, 0.0)), r'scales must be positive numbers, got \(1.0, 0.0\)'),
-    (dict(scales=(1.0, -0.5)), 'scales must be positive numbers'),
-    (dict(scales=(1.0, '2')), 'scales must be positive numbers'),
-    (dict(pad_divisor=0), 'pad_divisor must be a positive int or None, got 0'),
-    (dict(pad_divisor=8.0), 'pad_divisor must be a positive int or None, got 8.0'),
+    (dict(scales=()), names('scales', '()')),
+    (dict(scales=(1.0, 0.0)), names('scales', (1.0, 0.0))),
+    (dict(scales=(1.0, -0.5)), names('scales', (1.0, -0.5))),
+    (dict(scales=(1.0, '2')), names('scales', (1.0, '2'))),
+    (dict(pad_divisor=0), names('pad_divisor', 0)),
+    (dict(pad_divisor=8.0), names('pad_divisor', 8.0)),
 ])
 def test_tta_model_rejects_bad_options_naming_the_value(kwargs, message):
     with pytest.raises(ValueError, match=message):
@@ -285,5 +286,5 @@ def test_tta_model_accepts_no_padding_a_divisor_of_one_and_int_scales(kwargs):
 
 
 def test_tta_model_merges_in_test_step_not_in_merge_preds():
-    with pytest.raises(NotImplementedError, match='merges in test_step'):
+    with pytest.raises(NotImplementedError, match=names('test_step')):
         LogitSumTTAModel(_RecordingSegmentor()).merge_preds([[SegDataSample()]])

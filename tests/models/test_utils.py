@@ -4,6 +4,7 @@ import torch
 from torch import nn
 
 from mmattn.models.utils import norm_layer_from_cfg
+from messages import names
 
 
 @pytest.mark.parametrize('norm_cfg,expected_type', [
@@ -37,12 +38,9 @@ def test_token_norms_use_the_1d_batch_norm():
     assert isinstance(norm_layer_from_cfg(dict(type='SyncBN'), tokens=True)(8), nn.SyncBatchNorm)
 
 
-@pytest.mark.parametrize('norm_cfg,message', [
-    (dict(momentum=0.1), "with a 'type' key"),
-    ('BN', "with a 'type' key"),
-])
-def test_bad_norm_configs_raise_clear_errors(norm_cfg, message):
-    with pytest.raises(TypeError, match=message):
+@pytest.mark.parametrize('norm_cfg', [dict(momentum=0.1), 'BN'])
+def test_bad_norm_configs_raise_clear_errors(norm_cfg):
+    with pytest.raises(TypeError, match=names('norm_cfg', repr(norm_cfg), "'type'")):
         norm_layer_from_cfg(norm_cfg)
 
 

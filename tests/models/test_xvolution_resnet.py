@@ -13,6 +13,7 @@ import mmattn  # noqa: F401  (registers XVolution)
 from mmattn.layers import XVolution
 from mmattn.models.plugins import XVolution as RegisteredXVolution
 from mmattn.layers import switch_to_deploy
+from messages import names
 
 STAGE_3 = (False, False, True, False)
 
@@ -196,5 +197,5 @@ def test_norm_cfg_in_the_dcn_config_reaches_every_stage_3_xvolution():
 
 
 def test_registered_adapter_refuses_norm_cfg_none_naming_the_fix():
-    with pytest.raises(ValueError, match='norm_cfg must be a BatchNorm config .* got None'):
+    with pytest.raises(ValueError, match=names('norm_cfg', 'None')):
         RegisteredXVolution(8, 8, 3, 1, 1, norm_cfg=None)

@@ -10,7 +10,6 @@ import onnx
 import pytest
 import torch
 from mmengine.config import Config
-from torch.nn.modules.batchnorm import _BatchNorm
 
 from conftest import REPO
 from mmattn.apis import build_model, shrink_config
@@ -24,7 +23,7 @@ def _calibrate(model: torch.nn.Module) -> None:
     gen = torch.Generator().manual_seed(0)
     with torch.no_grad():
         for module in model.modules():
-            if isinstance(module, _BatchNorm):
+            if isinstance(module, (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d)):
                 module.momentum = None  # cumulative average
                 module.weight.copy_(torch.rand(module.num_features, generator=gen) * 0.4 + 0.8)
                 module.bias.copy_(torch.randn(module.num_features, generator=gen) * 0.1)

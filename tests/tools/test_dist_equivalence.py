@@ -11,6 +11,7 @@ from mmengine.config import Config
 
 from conftest import REPO
 from mmattn.apis import shrink_config
+from tiny_models import tiny_mask_rcnn
 
 
 def _run(args, **env):
@@ -89,7 +90,7 @@ def test_two_process_gloo_run_matches_one_process_with_the_same_total_batch(
 
 
 def _same_image_everywhere(tmp_path):
-    """A COCO train set of 4 copies of one annotated image."""
+    """A COCO train set of 4 copies of one annotated image, and a tiny Mask R-CNN."""
 
     def edit(cfg):
         dataset = cfg.train_dataloader.dataset
@@ -104,6 +105,7 @@ def _same_image_everywhere(tmp_path):
         with open(path, 'w') as f:
             json.dump(coco, f)
         dataset.ann_file = path
+        tiny_mask_rcnn(cfg)
 
     return edit
 

@@ -9,6 +9,7 @@ from mmengine.config import Config
 
 from conftest import REPO
 from mmattn.apis import shrink_config
+from tiny_models import tiny_mask_rcnn
 
 
 def _train(cfg_path, work_dir, *extra):
@@ -50,6 +51,7 @@ def test_epoch_based_mask_rcnn_run_resumes_exactly(tmp_path, synthetic_root):
     # RoI sampling, random flips and mmdet's epoch loop with an epoch-boundary resume
     cfg = Config.fromfile(os.path.join(REPO, 'configs', 'mask_rcnn_ea_r50_fpn_1x_coco.py'))
     shrink_config(cfg, synthetic_root)
+    tiny_mask_rcnn(cfg)
     cfg.train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=2, val_interval=10)
     cfg.log_processor = dict(type='LogProcessor', window_size=1, by_epoch=True)
     cfg.default_hooks.checkpoint = dict(type='CheckpointHook', interval=1)

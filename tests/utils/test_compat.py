@@ -9,6 +9,7 @@ from torch import nn
 
 import mmattn  # noqa: F401  (installs the fixes)
 from mmattn.utils.compat import TRUST_ENV, load_local_checkpoint
+from messages import names
 
 
 class _Regressor(BaseModel):
@@ -104,7 +105,7 @@ def test_safe_loader_refuses_code_execution_payloads(tmp_path, monkeypatch):
     path = tmp_path / 'evil.pth'
     with open(path, 'wb') as f:
         pickle.dump({'state_dict': _Payload()}, f)
-    with pytest.raises(RuntimeError, match='cannot be loaded safely'):
+    with pytest.raises(RuntimeError, match=names('weights_only')):
         load_local_checkpoint(str(path))
 
 
