@@ -5,6 +5,15 @@ widths, the ResNet depth and the numbers of proposals and sampled RoIs shrink.
 """
 from mmengine.config import Config
 
+# The segmentation configs at 64x64 crops, without worker processes (preflight's tests)
+SEG_SMALL = {
+    'model.data_preprocessor.size': (64, 64),
+    'train_dataloader.dataset.pipeline.2.scale': (256, 64),
+    'train_dataloader.dataset.pipeline.3.crop_size': (64, 64),
+    'train_dataloader.num_workers': 0,
+    'train_dataloader.persistent_workers': False,
+}
+
 # A ResNet at 1/8 width (64 channels at stage 4 for ResNet-18) under a 16-channel FPN and heads
 _TINY_MASK_RCNN = {
     'model.backbone.base_channels': 8,

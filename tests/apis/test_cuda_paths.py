@@ -18,6 +18,7 @@ import torch.multiprocessing as mp
 from mmengine.config import Config
 
 from conftest import REPO
+from tiny_models import SEG_SMALL
 from cuda_standin import CudaStandin
 from mmattn.apis.launch import apply_train_args, setup_cpu_distributed
 from mmattn.apis.preflight import format_report, preflight
@@ -28,13 +29,6 @@ pytestmark = pytest.mark.skipif(torch.cuda.is_available(),
 
 SEG = f'{REPO}/configs/eanet_r50_ade20k.py'  # SyncBN, 2 images per GPU
 LSJ = f'{REPO}/configs/mask_rcnn_lambda_r101_fpn_lsj_1024_200e_coco.py'  # AmpOptimWrapper
-SEG_SMALL = {
-    'model.data_preprocessor.size': (64, 64),
-    'train_dataloader.dataset.pipeline.2.scale': (256, 64),
-    'train_dataloader.dataset.pipeline.3.crop_size': (64, 64),
-    'train_dataloader.num_workers': 0,
-    'train_dataloader.persistent_workers': False,
-}
 H200_MB = 143771
 
 

@@ -18,7 +18,7 @@ from mmengine.config import Config
 from conftest import REPO
 from mmattn.apis import complexity
 from mmattn.apis.preflight import preflight
-from tiny_models import tiny_mask_rcnn_options
+from tiny_models import SEG_SMALL, tiny_mask_rcnn_options
 
 SEG = osp.join(REPO, 'configs', 'eanet_r50_ade20k.py')  # 160k iterations, 2 images per GPU
 DET = osp.join(REPO, 'configs', 'mask_rcnn_lambda_r50_fpn_1x_coco.py')  # 12 epochs, 2 per GPU
@@ -27,14 +27,6 @@ VOC_TRAINVAL = osp.join(REPO, 'configs', 'eanet_r50_voc12aug_trainval.py')  # lo
 LSJ = osp.join(REPO, 'configs', 'mask_rcnn_lambda_r101_fpn_lsj_1024_200e_coco.py')
 LEVIT = osp.join(REPO, 'configs', 'upernet_levit256_ade20k.py')
 
-# 64x64 crops, no worker processes: fast on 2 CPU cores
-SEG_SMALL = {
-    'model.data_preprocessor.size': (64, 64),
-    'train_dataloader.dataset.pipeline.2.scale': (256, 64),
-    'train_dataloader.dataset.pipeline.3.crop_size': (64, 64),
-    'train_dataloader.num_workers': 0,
-    'train_dataloader.persistent_workers': False,
-}
 # a 640x480 image resized into 160x96: 128x96 (already a multiple of 32)
 DET_SMALL = {
     'train_dataloader.dataset.pipeline.2.scale': (160, 96),

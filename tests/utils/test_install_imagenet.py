@@ -8,12 +8,10 @@ registry's torchvision (one that imports, or a build for another torch that does
 """
 import json
 import os
-import os.path as osp
-import stat
 import subprocess
-import sys
 
 from conftest import REPO
+from venv_standin import make_venv, write
 
 _TORCH = '''import json, os
 __version__ = json.load(open(os.environ['STANDIN_STATE']))['torch_version']
@@ -37,28 +35,13 @@ if 'uninstall' in sys.argv and 'torchvision' in sys.argv:
     state['torchvision'] = None
 json.dump(state, open(path, 'w'))
 '''
-_PYTHON = '''#!/usr/bin/env bash
-if [ "$1" = "-m" ] && [ "$2" = "pip" ]; then shift 2; exec {real} {standin}/pip.py "$@"; fi
-PYTHONPATH={standin} exec {real} "$@"
-'''
-
-
-def _write(path, text, executable=False):
-    os.makedirs(osp.dirname(path), exist_ok=True)
-    with open(path, 'w') as f:
-        f.write(text)
-    if executable:
-        os.chmod(path, os.stat(path).st_mode | stat.S_IXUSR)
-
-
 def _install_imagenet(tmp_path, torch_version, torchvision, registry_torchvision):
     standin = tmp_path / 'standin'
-    _write(str(standin / 'torch' / '__init__.py'), _TORCH)
-    _write(str(standin / 'torchvision' / '__init__.py'), _TORCHVISION)
-    _write(str(standin / 'pip.py'), _PIP)
+    write(str(standin / 'torch' / '__init__.py'), _TORCH)
+    write(str(standin / 'torchvision' / '__init__.py'), _TORCHVISION)
+    write(str(standin / 'pip.py'), _PIP)
     venv = tmp_path / 'venv'
-    _write(str(venv / 'bin' / 'python'), _PYTHON.format(real=sys.executable, standin=standin),
-           executable=True)
+    make_venv(venv, standin)
     state = tmp_path / 'state.json'
     state.write_text(json.dumps(dict(torch_version=torch_version, torchvision=torchvision,
                                      registry_torchvision=registry_torchvision)))

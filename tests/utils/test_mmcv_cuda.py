@@ -8,12 +8,10 @@ mmcv whose kernels follow FORCE_CUDA), and a fake ``nvcc``.
 """
 import json
 import os
-import os.path as osp
-import stat
 import subprocess
-import sys
 
 from conftest import REPO
+from venv_standin import make_venv, write
 from mmattn.utils.mmcv_cuda import build_env, build_problem, installed_problem
 
 CUDA_TORCH = dict(torch_version='2.1.2+cu121', torch_cuda='12.1', mmcv_version='2.1.0',
@@ -92,33 +90,18 @@ if 'mmcv==2.1.0' in sys.argv and 'install' in sys.argv:
     state['mmcv'] = dict(cuda=state['torch_cuda'] if cuda else 'not available')
     json.dump(state, open(path, 'w'))
 '''
-_PYTHON = '''#!/usr/bin/env bash
-if [ "$1" = "-m" ] && [ "$2" = "pip" ]; then shift 2; exec {real} {standin}/pip.py "$@"; fi
-PYTHONPATH={standin} exec {real} "$@"
-'''
-
-
-def _write(path, text, executable=False):
-    os.makedirs(osp.dirname(path), exist_ok=True)
-    with open(path, 'w') as f:
-        f.write(text)
-    if executable:
-        os.chmod(path, os.stat(path).st_mode | stat.S_IXUSR)
-
-
 def _install_mmcv(tmp_path, torch_cuda='12.1', mmcv=None, nvcc=None, **env):
     """Run install.sh's mmcv step in a stand-in venv. mmcv: None (not installed) or its compiled
     CUDA version ('not available': CPU ops); nvcc: None or the release a fake nvcc reports."""
     standin = tmp_path / 'standin'
-    _write(str(standin / 'torch' / '__init__.py'), _TORCH)
-    _write(str(standin / 'torch' / 'utils' / '__init__.py'), '')
-    _write(str(standin / 'torch' / 'utils' / 'cpp_extension.py'), _CPP_EXTENSION)
-    _write(str(standin / 'mmcv' / '__init__.py'), _MMCV)
-    _write(str(standin / 'mmcv' / 'ops' / '__init__.py'), _MMCV_OPS)
-    _write(str(standin / 'pip.py'), _PIP)
+    write(str(standin / 'torch' / '__init__.py'), _TORCH)
+    write(str(standin / 'torch' / 'utils' / '__init__.py'), '')
+    write(str(standin / 'torch' / 'utils' / 'cpp_extension.py'), _CPP_EXTENSION)
+    write(str(standin / 'mmcv' / '__init__.py'), _MMCV)
+    write(str(standin / 'mmcv' / 'ops' / '__init__.py'), _MMCV_OPS)
+    write(str(standin / 'pip.py'), _PIP)
     venv = tmp_path / 'venv'
-    _write(str(venv / 'bin' / 'python'),
-           _PYTHON.format(real=sys.executable, standin=standin), executable=True)
+    make_venv(venv, standin)
     build = 'cu' + torch_cuda.replace('.', '') if torch_cuda else 'cpu'
     state = dict(torch_version=f'2.1.2+{build}', torch_cuda=torch_cuda,
                  mmcv=None if mmcv is None else dict(cuda=mmcv))
@@ -129,7 +112,7 @@ def _install_mmcv(tmp_path, torch_cuda='12.1', mmcv=None, nvcc=None, **env):
                    STANDIN_LOG=str(tmp_path / 'pip.log'), **env)
     if nvcc:
         cuda_home = tmp_path / 'cuda'
-        _write(str(cuda_home / 'bin' / 'nvcc'),
+        write(str(cuda_home / 'bin' / 'nvcc'),
                f'#!/bin/sh\necho "Cuda compilation tools, release {nvcc}, V{nvcc}.0"\n',
                executable=True)
         run_env['CUDA_HOME'] = str(cuda_home)
